@@ -1,0 +1,11 @@
+"""Feature subcommands of ``carebot`` (ask, leave, nearby, import, reminders, broadcast, …).
+
+Each ``add_*`` function registers its subparser; ``REGISTRARS`` lists them in ``--help`` order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+REGISTRARS: list[Callable[[Any], None]] = []

@@ -1,0 +1,30 @@
+"""The core services a channel (Telegram, the console, the CLI) works with, wired in one place.
+
+Handlers reach them through ``context.services``; nothing is looked up by string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bot.accounts import Accounts
+from bot.clock import Clock, SystemClock
+from bot.settings import Settings
+from bot.storage.db import Database
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    accounts: Accounts
+
+    @classmethod
+    def build(cls, settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Services:
+        clock = clock or SystemClock()
+        db = db or Database(settings.database_url)
+        return cls(settings=settings, db=db, clock=clock, accounts=Accounts(db, clock, settings))
+
+    async def close(self) -> None:
+        await self.db.dispose()
