@@ -78,11 +78,11 @@ def build_application(
 
 def _register_handlers(app: CareBotApp) -> None:
     # Imported here so that the core never imports telegram handlers at module load.
-    from handlers import errors, fallback, onboarding, privacy
+    from handlers import errors, fallback, onboarding, privacy, questions
 
     # One handler group: PTB runs the first matching handler of a group, so the order below is the
     # precedence. Commands and buttons first, then free text and locations, the catch-alls last.
-    for module in (onboarding, privacy, fallback):
+    for module in (onboarding, privacy, questions, fallback):
         module.register(app)
     app.add_error_handler(errors.on_error)
 
@@ -95,6 +95,7 @@ def _menu(commands: list[Command], locale: str) -> list[BotCommand]:
 async def _post_init(app: CareBotApp) -> None:
     """Set the command menus: one per language for everyone, a fuller one in each staff member's chat."""
     services = app.bot_data.services
+    await services.answers.warm_up()
     try:
         await app.bot.set_my_commands(_menu(public_commands(), ZH_HANS), scope=BotCommandScopeDefault())
         await app.bot.set_my_commands(

@@ -8,4 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-REGISTRARS: list[Callable[[Any], None]] = []
+from bot.cli_knowledge import add_ask
+
+REGISTRARS: list[Callable[[Any], None]] = [add_ask]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.accounts import Accounts
+from bot.answers import AnswerService
 from bot.clock import Clock, SystemClock
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -19,12 +20,19 @@ class Services:
     db: Database
     clock: Clock
     accounts: Accounts
+    answers: AnswerService
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Services:
         clock = clock or SystemClock()
         db = db or Database(settings.database_url)
-        return cls(settings=settings, db=db, clock=clock, accounts=Accounts(db, clock, settings))
+        return cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            accounts=Accounts(db, clock, settings),
+            answers=AnswerService(db, clock),
+        )
 
     async def close(self) -> None:
         await self.db.dispose()

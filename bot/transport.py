@@ -167,6 +167,10 @@ class InProcessBotAPI(BaseRequest):
         if request_data and request_data.contains_files:
             for name, value in request_data.multipart_data.items():
                 params.setdefault(name, {"filename": value[0], "size": len(value[1])})
+        return await self.handle(api_method, params, read_timeout)
+
+    async def handle(self, api_method: str, params: dict[str, Any], timeout: float | None = None) -> tuple[int, bytes]:
+        """Answer one Bot API method call: record it, apply faults, and produce the JSON reply."""
         call = ApiCall(api_method, params, next(self._seq), time.monotonic())
         if api_method != "getUpdates":
             self.calls.append(call)
@@ -183,7 +187,7 @@ class InProcessBotAPI(BaseRequest):
         if handler is None:
             return 200, json.dumps({"ok": True, "result": True}).encode()
         try:
-            result = await handler(params, read_timeout)
+            result = await handler(params, timeout)
         except _BadRequest as exc:
             return 400, Reply(400, f"Bad Request: {exc}").payload()
         if isinstance(result, dict) and "message_id" in result:

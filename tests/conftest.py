@@ -25,7 +25,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 _postgres_migrated: set[str] = set()
 
 
-def test_database_url(tmp_path: Path) -> str:
+def database_url_for(tmp_path: Path) -> str:
     return os.environ.get("CAREBOT_TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
 
 
@@ -51,7 +51,7 @@ async def _reset_postgres(db: Database) -> None:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(test_database_url(tmp_path))
+    database = Database(database_url_for(tmp_path))
     if database.is_postgres:
         await _reset_postgres(database)
     else:
@@ -69,7 +69,7 @@ def clock() -> FakeClock:
 def settings(tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=test_database_url(tmp_path),
+        database_url=database_url_for(tmp_path),
         admin_ids=frozenset({ADMIN_ID}),
         telegram_token=None,
     )
