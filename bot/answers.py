@@ -14,7 +14,7 @@ import threading
 from sqlmodel import func, select
 
 from bot.clock import Clock
-from bot.i18n import EN, ZH_HANT, N_, normalize_locale, translator
+from bot.i18n import EN, N_, ZH_HANT, normalize_locale, translator
 from bot.storage.db import Database
 from bot.storage.models import AnswerFeedback, UnansweredQuestion
 from bot.textutil import clean
@@ -28,7 +28,9 @@ STORED_QUESTION_LIMIT = 500
 RELATED_LIMIT = 3
 
 _GREETING = re.compile(r"^(你好|您好|嗨|哈喽|hello|hi|hey|早上好|晚上好|在吗|在不在)[!！。.~～\s]*$", re.I)
-_THANKS = re.compile(r"^(谢谢|多谢|感谢|謝謝|多謝|thanks|thank you|thx|好的|ok|okay|收到)[!！。.~～\s]*$", re.I)
+_THANKS = re.compile(
+    r"^(谢谢|多谢|感谢|謝謝|多謝|thanks|thank you|thx|好的|ok|okay|收到)[!！。.~～\s]*$", re.I
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +77,8 @@ def source_line(entry: Entry, locale: str) -> str:
 
 
 def verify_line(locale: str) -> str:
-    return translator(locale)(
+    _ = translator(locale)
+    return _(
         "⚠️ This figure has not been checked against the official text: please verify with your local "
         "health commission or human-resources bureau (or call 12320)."
     )
@@ -156,7 +159,9 @@ class AnswerService:
                 False, None, 0.0, [], [], "greeting",
             )  # fmt: skip
         if _THANKS.match(text):
-            return RenderedAnswer(_("You're welcome. Ask me anything else any time."), False, None, 0.0, [], [], "thanks")
+            return RenderedAnswer(
+                _("You're welcome. Ask me anything else any time."), False, None, 0.0, [], [], "thanks"
+            )
         result: Answer = await asyncio.to_thread(self.retriever.ask, text)
         if not result.abstained and result.entry is not None:
             return self.render_entry(result.entry, locale, result.score)
@@ -201,7 +206,8 @@ class AnswerService:
         async with self._db.session() as session:
             rows = await session.exec(
                 select(AnswerFeedback.entry_id, AnswerFeedback.helpful, func.count()).group_by(
-                    AnswerFeedback.entry_id, AnswerFeedback.helpful
+                    AnswerFeedback.entry_id,
+                    AnswerFeedback.helpful,  # type: ignore[arg-type]
                 )
             )
             counts: dict[str, tuple[int, int]] = {}

@@ -70,7 +70,7 @@ def build_application(
         builder = builder.base_url(settings.telegram_api_url)
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
-    app: CareBotApp = builder.build()  # type: ignore[assignment]
+    app: CareBotApp = builder.build()
     app.bot_data.services = services
     _register_handlers(app)
     return app
@@ -102,7 +102,9 @@ async def _post_init(app: CareBotApp) -> None:
             _menu(public_commands(), EN), scope=BotCommandScopeDefault(), language_code="en"
         )
         for admin_id in sorted(services.settings.admin_ids):
-            await app.bot.set_my_commands(_menu(staff_commands(), ZH_HANS), scope=BotCommandScopeChat(admin_id))
+            await app.bot.set_my_commands(
+                _menu(staff_commands(), ZH_HANS), scope=BotCommandScopeChat(admin_id)
+            )
     except TelegramError as exc:
         # A menu is a convenience; the bot must still start when Telegram refuses it.
         log.warning("could not set the command menus: %s", exc.__class__.__name__)

@@ -89,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(sync_handler=cmd_run)
 
     p = sub.add_parser("console", help="chat with the bot in this terminal: no token, no network")
-    p.add_argument("--language", default="zh-hans", help="the Telegram language of the console user (zh-hans, zh-hant, en)")
+    p.add_argument(
+        "--language",
+        default="zh-hans",
+        help="the Telegram language of the console user (zh-hans, zh-hant, en)",
+    )
     p.set_defaults(handler=cmd_console)
 
     p = sub.add_parser("db", help="database maintenance")

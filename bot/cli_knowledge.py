@@ -21,9 +21,17 @@ def add_ask(sub: Any) -> None:
         description="Answer a question (or a file of questions, one per line) from the knowledge base.",
     )
     p.add_argument("question", nargs="?", help="the question, in Chinese or English")
-    p.add_argument("--batch", metavar="FILE", help="a file with one question per line ('-' for standard input)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line: answer, abstained, entry_id, sources, score")
-    p.add_argument("--language", default="zh_Hans", help="render for this interface language (zh_Hans, zh_Hant, en)")
+    p.add_argument(
+        "--batch", metavar="FILE", help="a file with one question per line ('-' for standard input)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: answer, abstained, entry_id, sources, score",
+    )
+    p.add_argument(
+        "--language", default="zh_Hans", help="render for this interface language (zh_Hans, zh_Hant, en)"
+    )
     p.set_defaults(handler=cmd_ask)
 
 

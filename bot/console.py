@@ -101,7 +101,10 @@ async def run_console(
                     try:
                         show(await session.send_location(float(parts[1]), float(parts[2])))
                     except (IndexError, ValueError):
-                        print(translator(language_code)("Usage: /location LAT LON"), file=stdout)
+                        _ = translator(language_code)
+                        print(
+                            _("Usage: /location LAT LON, for example /location 24.4798 118.0894"), file=stdout
+                        )
                     continue
                 show(await session.send(text))
         finally:

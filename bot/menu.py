@@ -30,9 +30,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("claim", N_("Link your nursery with its claim code"), frozenset({None, Role.OPERATOR})),
     Command("vacancy", N_("Update your nursery's free places"), frozenset({Role.OPERATOR})),
     Command("tasks", N_("Your nursery's deadlines and reminders"), frozenset({Role.OPERATOR})),
-    Command("broadcast", N_("Send guidance to chosen audiences"), frozenset({Role.COMMISSION}), staff_only=True),
-    Command("broadcasts", N_("Recent broadcasts and their delivery"), frozenset({Role.COMMISSION}), staff_only=True),
-    Command("overdue", N_("Nurseries with overdue filings and reports"), frozenset({Role.COMMISSION}), staff_only=True),
+    Command(
+        "broadcast", N_("Send guidance to chosen audiences"), frozenset({Role.COMMISSION}), staff_only=True
+    ),
+    Command(
+        "broadcasts",
+        N_("Recent broadcasts and their delivery"),
+        frozenset({Role.COMMISSION}),
+        staff_only=True,
+    ),
+    Command(
+        "overdue",
+        N_("Nurseries with overdue filings and reports"),
+        frozenset({Role.COMMISSION}),
+        staff_only=True,
+    ),
     Command("stats", N_("The city's childcare figures"), frozenset({Role.COMMISSION}), staff_only=True),
     Command("settings", N_("Change language, role, district or consent")),
     Command("subscribe", N_("Receive the commission's guidance")),
@@ -53,7 +65,9 @@ def commands_for(role: Role | None, *, staff: bool = False) -> list[Command]:
     return [
         c
         for c in COMMANDS
-        if c.name in _available and (role in c.roles or (staff and c.staff_only)) and (staff or not c.staff_only)
+        if c.name in _available
+        and (role in c.roles or (staff and c.staff_only))
+        and (staff or not c.staff_only)
     ]
 
 

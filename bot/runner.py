@@ -22,7 +22,9 @@ def run_bot(settings: Settings) -> int:
     app = build_application(services)
     if settings.webhook_url:
         if not settings.webhook_secret:
-            log.error("CAREBOT_WEBHOOK_SECRET must be set in webhook mode, so that forged updates are refused")
+            log.error(
+                "CAREBOT_WEBHOOK_SECRET must be set in webhook mode, so that forged updates are refused"
+            )
             return 2
         path = urlparse(settings.webhook_url).path.lstrip("/")
         log.info("starting in webhook mode on %s:%s/%s", settings.webhook_listen, settings.webhook_port, path)

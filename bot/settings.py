@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
 
 DEFAULT_DATABASE_FILE = "carebot.sqlite3"
 XIAMEN_DISTRICTS = ("思明区", "湖里区", "海沧区", "集美区", "同安区", "翔安区")
@@ -129,6 +129,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        variable = field.upper() if field.startswith(("CAREBOT_", "TELEGRAM_")) else f"CAREBOT_{field.upper()}"
+        variable = (
+            field.upper() if field.startswith(("CAREBOT_", "TELEGRAM_")) else f"CAREBOT_{field.upper()}"
+        )
         message = str(first["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"{variable}: {message}") from None

@@ -66,7 +66,9 @@ class ChatSession:
         return await self._process({"message": self._message(**content)})
 
     async def send_location(self, latitude: float, longitude: float) -> list[ApiCall]:
-        return await self._process({"message": self._message(location={"latitude": latitude, "longitude": longitude})})
+        return await self._process(
+            {"message": self._message(location={"latitude": latitude, "longitude": longitude})}
+        )
 
     async def send_sticker(self) -> list[ApiCall]:
         sticker = {
@@ -83,7 +85,9 @@ class ChatSession:
     async def press(self, data_or_text: str, *, message: ApiCall | None = None) -> list[ApiCall]:
         """Press an inline button, found by its callback data or its label, on the newest message with it."""
         call, button = self._find_button(data_or_text, message)
-        return await self.press_data(str(button["callback_data"]), message_id=self._message_id_of(call), text=call.text)
+        return await self.press_data(
+            str(button["callback_data"]), message_id=self._message_id_of(call), text=call.text
+        )
 
     async def press_data(self, data: str, *, message_id: int = 1, text: str = "") -> list[ApiCall]:
         """Send a callback query with arbitrary data (also forged data, for the tests)."""
@@ -114,7 +118,9 @@ class ChatSession:
         return None
 
     def _find_button(self, wanted: str, message: ApiCall | None) -> tuple[ApiCall, dict[str, Any]]:
-        candidates = [message] if message else [c for c in reversed(self.api.calls) if c.chat_id == self.user.id]
+        candidates = (
+            [message] if message else [c for c in reversed(self.api.calls) if c.chat_id == self.user.id]
+        )
         for call in candidates:
             for button in call.buttons:
                 if "callback_data" in button and wanted in (button["callback_data"], button["text"]):

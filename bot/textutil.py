@@ -9,7 +9,9 @@ import re
 import unicodedata
 
 TELEGRAM_LIMIT = 4096
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def clean(text: str, *, limit: int | None = None) -> str:

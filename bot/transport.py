@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -101,12 +102,12 @@ class _HTMLChecker(html.parser.HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in HTML_TAGS:
-            self.error = f"Unsupported start tag \"{tag}\""
+            self.error = f'Unsupported start tag "{tag}"'
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            self.error = f"Unexpected end tag \"{tag}\""
+            self.error = f'Unexpected end tag "{tag}"'
         else:
             self.stack.pop()
 
@@ -119,7 +120,7 @@ def check_html(text: str) -> str | None:
     if checker.error:
         return checker.error
     if checker.stack:
-        return f"Can't find end tag corresponding to start tag \"{checker.stack[-1]}\""
+        return f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"'
     return None
 
 
@@ -157,19 +158,26 @@ class InProcessBotAPI(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: float | None = None,
-        write_timeout: float | None = None,
-        connect_timeout: float | None = None,
-        pool_timeout: float | None = None,
+        read_timeout: ODVInput[float] = None,
+        write_timeout: ODVInput[float] = None,
+        connect_timeout: ODVInput[float] = None,
+        pool_timeout: ODVInput[float] = None,
     ) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         if request_data and request_data.contains_files:
             for name, value in request_data.multipart_data.items():
-                params.setdefault(name, {"filename": value[0], "size": len(value[1])})
-        return await self.handle(api_method, params, read_timeout)
+                content = value[1]
+                params.setdefault(
+                    name, {"filename": value[0], "size": len(content) if isinstance(content, bytes) else None}
+                )
+        return await self.handle(
+            api_method, params, read_timeout if isinstance(read_timeout, float | int) else None
+        )
 
-    async def handle(self, api_method: str, params: dict[str, Any], timeout: float | None = None) -> tuple[int, bytes]:
+    async def handle(
+        self, api_method: str, params: dict[str, Any], timeout: float | None = None
+    ) -> tuple[int, bytes]:
         """Answer one Bot API method call: record it, apply faults, and produce the JSON reply."""
         call = ApiCall(api_method, params, next(self._seq), time.monotonic())
         if api_method != "getUpdates":
@@ -299,7 +307,9 @@ class InProcessBotAPI(BaseRequest):
         self.messages[key] = message
         return message
 
-    async def _api_editMessageReplyMarkup(self, params: dict[str, Any], _t: float | None) -> dict[str, Any] | bool:
+    async def _api_editMessageReplyMarkup(
+        self, params: dict[str, Any], _t: float | None
+    ) -> dict[str, Any] | bool:
         key = (int(params.get("chat_id") or 0), int(params.get("message_id") or 0))
         message = self.messages.get(key)
         if message is None:

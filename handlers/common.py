@@ -73,7 +73,9 @@ async def edit_or_reply(update: Update, text: str, markup: Any = None, *, html: 
     query = update.callback_query
     if query is not None and query.message is not None and len(text) <= 4096:
         try:
-            await query.edit_message_text(text, reply_markup=markup, parse_mode=ParseMode.HTML if html else None)
+            await query.edit_message_text(
+                text, reply_markup=markup, parse_mode=ParseMode.HTML if html else None
+            )
             return
         except BadRequest as exc:
             if "not modified" in str(exc).lower():

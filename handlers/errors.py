@@ -31,6 +31,8 @@ async def on_error(update: object, context: CareBotContext) -> None:
 
         _ = translator(None)
     try:
-        await reply(update, _("Sorry, something went wrong on my side. Please try again in a moment, or send /help."))
+        await reply(
+            update, _("Sorry, something went wrong on my side. Please try again in a moment, or send /help.")
+        )
     except Exception:
         log.warning("could not tell the user about the failure")

@@ -13,13 +13,16 @@ from bot.app import CareBotApp, CareBotContext
 from bot.textutil import clean
 from handlers.common import reply, user_locale
 
+
 async def unknown_command(update: Update, context: CareBotContext) -> None:
     """Say the command is unknown and point to /help."""
     _locale, _, _profile = await user_locale(update, context)
     message = update.effective_message
     command = (message.text or "").split(maxsplit=1)[0] if message else ""
     command = clean(command.split("@", 1)[0], limit=40)
-    await reply(update, _("I don't know the command {command}. Send /help to see what I can do.", command=command))
+    await reply(
+        update, _("I don't know the command {command}. Send /help to see what I can do.", command=command)
+    )
 
 
 async def unsupported_message(update: Update, context: CareBotContext) -> None:
@@ -51,7 +54,10 @@ async def stale_button(update: Update, context: CareBotContext) -> None:
 def register(app: CareBotApp) -> None:
     app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     app.add_handler(
-        MessageHandler(~filters.COMMAND & ~filters.TEXT & ~filters.LOCATION & ~filters.StatusUpdate.ALL, unsupported_message),
+        MessageHandler(
+            ~filters.COMMAND & ~filters.TEXT & ~filters.LOCATION & ~filters.StatusUpdate.ALL,
+            unsupported_message,
+        ),
     )
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, unhandled_text))
     app.add_handler(CallbackQueryHandler(stale_button))

@@ -45,7 +45,11 @@ def district_keyboard(_: Translate, districts: tuple[str, ...], prefix: str) -> 
 
 
 def role_name(_: Translate, role: Role | None) -> str:
-    names = {Role.PARENT: _("parent or carer"), Role.OPERATOR: _("nursery operator"), Role.COMMISSION: _("commission staff")}
+    names = {
+        Role.PARENT: _("parent or carer"),
+        Role.OPERATOR: _("nursery operator"),
+        Role.COMMISSION: _("commission staff"),
+    }
     return names[role] if role else _("not chosen")
 
 
@@ -282,5 +286,7 @@ def register(app: CareBotApp) -> None:
     app.add_handler(CallbackQueryHandler(choose_district, pattern=r"^(ob|st):d:"))
     app.add_handler(CallbackQueryHandler(give_consent, pattern=r"^ob:c:"))
     app.add_handler(CallbackQueryHandler(decline, pattern=r"^ob:(n|skip)$"))
-    app.add_handler(CallbackQueryHandler(settings_menu, pattern=r"^st:(lang|onboard|role|district|bc|withdraw)$"))
+    app.add_handler(
+        CallbackQueryHandler(settings_menu, pattern=r"^st:(lang|onboard|role|district|bc|withdraw)$")
+    )
     mark_available("start", "help", "settings")

@@ -49,7 +49,9 @@ async def forget_confirmed(update: Update, context: CareBotContext) -> None:
     _locale, _, _profile = await user_locale(update, context)
     if query.data == "fg:yes":
         await context.services.accounts.forget(query.from_user.id)
-        await edit_or_reply(update, _("Done: everything about you is deleted. Send /start if you want to begin again."))
+        await edit_or_reply(
+            update, _("Done: everything about you is deleted. Send /start if you want to begin again.")
+        )
     else:
         await edit_or_reply(update, _("Nothing was deleted."))
 

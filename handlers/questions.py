@@ -5,7 +5,7 @@ Any text that is not a command and that no other conversation is waiting for lan
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.answers import HELPFUL, NOT_HELPFUL, RenderedAnswer
@@ -64,14 +64,22 @@ async def feedback(update: Update, context: CareBotContext) -> None:
     _locale, _, _profile = await user_locale(update, context)
     _prefix, vote, entry_id = query.data.split(":", 2)
     stored = await context.services.answers.feedback(entry_id, vote == "1")
-    await query.answer(_("Thank you for your feedback.") if stored else _("This button has expired. Send /help to start again."))
-    if stored and query.message is not None:
+    await query.answer(
+        _("Thank you for your feedback.")
+        if stored
+        else _("This button has expired. Send /help to start again.")
+    )
+    if stored and isinstance(query.message, Message):
         # Keep the follow-up questions, drop the vote buttons so one answer gets one vote.
-        markup = query.message.reply_markup  # type: ignore[union-attr]
-        rows = [] if markup is None else [
-            [(b.text, str(b.callback_data)) for b in row if not str(b.callback_data).startswith("fb:")]
-            for row in markup.inline_keyboard
-        ]
+        markup = query.message.reply_markup
+        rows = (
+            []
+            if markup is None
+            else [
+                [(b.text, str(b.callback_data)) for b in row if not str(b.callback_data).startswith("fb:")]
+                for row in markup.inline_keyboard
+            ]
+        )
         rows = [row for row in rows if row]
         await query.edit_message_reply_markup(keyboard(rows) if rows else None)
 

@@ -41,7 +41,9 @@ async def _reset_postgres(db: Database) -> None:
     async with db.engine.begin() as conn:
         names = (
             await conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
+                )
             )
         ).scalars()
         tables = ", ".join(f'"{n}"' for n in names)
@@ -99,8 +101,12 @@ ChatFactory = Callable[..., ChatSession]
 def chat(app: CareBotApp, api: InProcessBotAPI) -> ChatFactory:
     """``chat(user_id, language_code)`` opens a private chat with a simulated user."""
 
-    def open_chat(user_id: int = 1001, language_code: str | None = "zh-hans", first_name: str = "测试") -> ChatSession:
-        return ChatSession(app, api, SimulatedUser(user_id, first_name=first_name, language_code=language_code))
+    def open_chat(
+        user_id: int = 1001, language_code: str | None = "zh-hans", first_name: str = "测试"
+    ) -> ChatSession:
+        return ChatSession(
+            app, api, SimulatedUser(user_id, first_name=first_name, language_code=language_code)
+        )
 
     return open_chat
 
@@ -108,7 +114,9 @@ def chat(app: CareBotApp, api: InProcessBotAPI) -> ChatFactory:
 OnboardFn = Callable[[ChatSession, str, str], Awaitable[None]]
 
 
-async def onboard(session: ChatSession, role: str = "parent", district: str = "思明区", locale: str = "zh_Hans") -> None:
+async def onboard(
+    session: ChatSession, role: str = "parent", district: str = "思明区", locale: str = "zh_Hans"
+) -> None:
     """Walk a user through /start to consent."""
     await session.send("/start")
     await session.press(f"ob:l:{locale}")

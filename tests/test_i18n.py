@@ -32,7 +32,9 @@ def test_every_message_is_translated(msgids: list[str], locale: str) -> None:
 def test_placeholders_survive_translation(msgids: list[str], locale: str) -> None:
     catalog = translations(locale)
     for msgid in msgids:
-        assert sorted(PLACEHOLDER.findall(catalog.gettext(msgid))) == sorted(PLACEHOLDER.findall(msgid)), msgid
+        assert sorted(PLACEHOLDER.findall(catalog.gettext(msgid))) == sorted(PLACEHOLDER.findall(msgid)), (
+            msgid
+        )
 
 
 def test_traditional_catalog_is_traditional() -> None:

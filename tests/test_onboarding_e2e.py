@@ -42,7 +42,11 @@ async def test_onboarding_in_each_language(
     profile = await services.accounts.get(2001)
     assert profile is not None
     assert profile.role is Role.PARENT and profile.district == "湖里区" and profile.consented
-    assert "/help" in replies_text(calls) or "/leave" in replies_text(calls) or "/settings" in replies_text(calls)
+    assert (
+        "/help" in replies_text(calls)
+        or "/leave" in replies_text(calls)
+        or "/settings" in replies_text(calls)
+    )
 
 
 async def test_traditional_interface_is_in_traditional_script(chat: ChatFactory) -> None:
@@ -60,7 +64,12 @@ async def test_declining_consent_stores_only_language(chat: ChatFactory, service
     await session.press("ob:n")
     profile = await services.accounts.get(2003)
     assert profile is not None
-    assert (profile.language, profile.role, profile.district, profile.consent_at) == ("zh_Hans", None, None, None)
+    assert (profile.language, profile.role, profile.district, profile.consent_at) == (
+        "zh_Hans",
+        None,
+        None,
+        None,
+    )
 
 
 async def test_non_admin_cannot_take_commission_role(chat: ChatFactory, services: Services) -> None:
@@ -184,7 +193,9 @@ async def test_choices_survive_a_new_application(
     from bot.simulator import ChatSession, SimulatedUser
 
     await onboard(chat(2015), "parent", "集美区")
-    second = build_application(Services.build(services.settings, db=services.db, clock=services.clock), request=api)
+    second = build_application(
+        Services.build(services.settings, db=services.db, clock=services.clock), request=api
+    )
     async with second:
         calls = await ChatSession(second, api, SimulatedUser(2015)).send("/settings")
     assert "集美区" in calls[0].text

@@ -51,11 +51,19 @@ async def wait_for(server: BotAPIServer, predicate: Any, since: int, timeout: fl
             if predicate(call):
                 return call
         await asyncio.sleep(0.05)
-    raise AssertionError(f"the bot did not answer in {timeout} s; calls: {[c.method for c in server.api.calls]}")
+    raise AssertionError(
+        f"the bot did not answer in {timeout} s; calls: {[c.method for c in server.api.calls]}"
+    )
 
 
 def message(text: str) -> dict[str, Any]:
-    content: dict[str, Any] = {"message_id": int(time.time() * 1000) % 10**9, "date": int(time.time()), "chat": CHAT, "from": USER, "text": text}
+    content: dict[str, Any] = {
+        "message_id": int(time.time() * 1000) % 10**9,
+        "date": int(time.time()),
+        "chat": CHAT,
+        "from": USER,
+        "text": text,
+    }
     if text.startswith("/"):
         content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
     return {"message": content}
@@ -63,16 +71,28 @@ def message(text: str) -> dict[str, Any]:
 
 def press(data: str, message_id: int) -> dict[str, Any]:
     bot_message = {"message_id": message_id, "date": int(time.time()), "chat": CHAT, "text": "…"}
-    return {"callback_query": {"id": str(time.time_ns()), "from": USER, "chat_instance": "1", "message": bot_message, "data": data}}
+    return {
+        "callback_query": {
+            "id": str(time.time_ns()),
+            "from": USER,
+            "chat_instance": "1",
+            "message": bot_message,
+            "data": data,
+        }
+    }
 
 
 async def say(server: BotAPIServer, update: dict[str, Any]) -> ApiCall:
     since = server.api.last_seq
     server.api.feed(update)
-    return await wait_for(server, lambda c: c.method in ("sendMessage", "editMessageText") and c.chat_id == 4242, since)
+    return await wait_for(
+        server, lambda c: c.method in ("sendMessage", "editMessageText") and c.chat_id == 4242, since
+    )
 
 
-async def test_run_answers_and_remembers_after_restart(server: BotAPIServer, db: Database, tmp_path: Path) -> None:
+async def test_run_answers_and_remembers_after_restart(
+    server: BotAPIServer, db: Database, tmp_path: Path
+) -> None:
     url = database_url_for(tmp_path)
     process = await start_bot(server, url, tmp_path)
     try:
