@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import re
 import threading
 
@@ -15,6 +16,7 @@ from sqlmodel import func, select
 
 from bot.clock import Clock
 from bot.i18n import EN, N_, ZH_HANT, normalize_locale, translator
+from bot.leave_plans import LeaveService
 from bot.storage.db import Database
 from bot.storage.models import AnswerFeedback, UnansweredQuestion
 from bot.textutil import clean
@@ -51,7 +53,7 @@ class RenderedAnswer:
     score: float
     sources: list[dict[str, str]]
     related: list[Topic]
-    kind: str = "answer"  # "answer", "abstain", "greeting", "thanks", "empty"
+    kind: str = "answer"  # "answer", "leave", "abstain", "greeting", "thanks", "empty"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -92,10 +94,20 @@ def in_script(text: str, locale: str) -> str:
 class AnswerService:
     """Answers questions; the retriever is built once, on first use or at start-up."""
 
-    def __init__(self, db: Database | None, clock: Clock, kb: KnowledgeBase | None = None) -> None:
+    def __init__(
+        self,
+        db: Database | None,
+        clock: Clock,
+        kb: KnowledgeBase | None = None,
+        *,
+        leave: LeaveService | None = None,
+        tz: dt.tzinfo = dt.UTC,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._kb = kb
+        self._leave = leave
+        self._tz = tz
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
 
@@ -162,6 +174,12 @@ class AnswerService:
             return RenderedAnswer(
                 _("You're welcome. Ask me anything else any time."), False, None, 0.0, [], [], "thanks"
             )
+        if self._leave is not None:
+            leave_question = self._leave.parse_question(text)
+            if leave_question is not None:
+                today = self._clock.now().astimezone(self._tz).date()
+                body = self._leave.answer_question(leave_question, today, locale)
+                return RenderedAnswer(body, False, None, 1.0, [], [], "leave")
         result: Answer = await asyncio.to_thread(self.retriever.ask, text)
         if not result.abstained and result.entry is not None:
             return self.render_entry(result.entry, locale, result.score)

@@ -78,11 +78,11 @@ def build_application(
 
 def _register_handlers(app: CareBotApp) -> None:
     # Imported here so that the core never imports telegram handlers at module load.
-    from handlers import errors, fallback, onboarding, privacy, questions
+    from handlers import errors, fallback, leave, onboarding, privacy, questions
 
     # One handler group: PTB runs the first matching handler of a group, so the order below is the
     # precedence. Commands and buttons first, then free text and locations, the catch-alls last.
-    for module in (onboarding, privacy, questions, fallback):
+    for module in (onboarding, privacy, leave, questions, fallback):
         module.register(app)
     app.add_error_handler(errors.on_error)
 

@@ -8,6 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.cli_knowledge import add_ask
+from bot.cli_knowledge import add_ask, add_leave
 
-REGISTRARS: list[Callable[[Any], None]] = [add_ask]
+REGISTRARS: list[Callable[[Any], None]] = [add_ask, add_leave]

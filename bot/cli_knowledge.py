@@ -39,6 +39,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answers import AnswerService
     from bot.cli import CliError
     from bot.clock import SystemClock
+    from bot.leave_plans import LeaveService
 
     if args.batch:
         stream = sys.stdin if args.batch == "-" else _open(args.batch)
@@ -47,7 +48,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         questions = [args.question]
     else:
         raise CliError("give a question, or --batch FILE with one question per line")
-    service = AnswerService(None, SystemClock())
+    service = AnswerService(None, SystemClock(), leave=LeaveService(), tz=settings.tz)
     for question in questions:
         answer = await service.answer(question, args.language, record=False)
         if args.json:
@@ -57,6 +58,54 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"? {question}")
             print(answer.text)
             print()
+    return 0
+
+
+def add_leave(sub: Any) -> None:
+    p = sub.add_parser(
+        "leave",
+        help="maternity, paternity and parental leave for a province",
+        description=(
+            "Work out the leave plan for a birth: maternity leave with its parts and dates, paternity "
+            "(nursing) leave and parental leave, each with its regulation. Unverified figures are marked."
+        ),
+    )
+    p.add_argument("--province", required=True, help="the provincial region, e.g. 浙江, 广东省, Sichuan")
+    p.add_argument("--birth-date", required=True, help="birth or due date, e.g. 2026-03-05")
+    p.add_argument(
+        "--child-order", type=int, default=1, help="1 for a first child, 2 for a second … (default 1)"
+    )
+    p.add_argument("--babies", type=int, default=1, help="number of babies born at once (default 1)")
+    p.add_argument("--difficult", action="store_true", help="a difficult birth certified by the hospital")
+    p.add_argument("--start", help="the first day of leave, when not the birth date (up to 15 days before)")
+    p.add_argument("--language", default="zh_Hans", help="zh_Hans, zh_Hant or en for the text output")
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    p.set_defaults(handler=cmd_leave)
+
+
+async def cmd_leave(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import CliError
+    from bot.leave_plans import LeaveService, input_error_text, render_plan
+    from knowledge.leave import LeaveInputError, parse_date
+
+    service = LeaveService()
+    try:
+        birth_date = parse_date(args.birth_date)
+        start = parse_date(args.start) if args.start else None
+        plan = service.plan(
+            args.province,
+            birth_date,
+            child_order=args.child_order,
+            babies=args.babies,
+            difficult=args.difficult,
+            start=start,
+        )
+    except LeaveInputError as exc:
+        raise CliError(input_error_text(exc, args.language)) from None
+    if args.json:
+        print(json.dumps(plan.to_dict(), ensure_ascii=False))
+    else:
+        print(render_plan(plan, args.language))
     return 0
 
 

@@ -10,6 +10,7 @@ import dataclasses
 from bot.accounts import Accounts
 from bot.answers import AnswerService
 from bot.clock import Clock, SystemClock
+from bot.leave_plans import LeaveService
 from bot.settings import Settings
 from bot.storage.db import Database
 
@@ -21,17 +22,20 @@ class Services:
     clock: Clock
     accounts: Accounts
     answers: AnswerService
+    leave: LeaveService
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Services:
         clock = clock or SystemClock()
         db = db or Database(settings.database_url)
+        leave = LeaveService()
         return cls(
             settings=settings,
             db=db,
             clock=clock,
             accounts=Accounts(db, clock, settings),
-            answers=AnswerService(db, clock),
+            answers=AnswerService(db, clock, leave=leave, tz=settings.tz),
+            leave=leave,
         )
 
     async def close(self) -> None:

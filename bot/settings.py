@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     webhook_port: int = 8443
     districts: Annotated[tuple[str, ...], NoDecode] = XIAMEN_DISTRICTS
     city: str = "厦门"
+    province: str = "福建"
 
     @field_validator("admin_ids", mode="before")
     @classmethod

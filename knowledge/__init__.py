@@ -1,4 +1,4 @@
-"""The curated knowledge base, its retrieval, the leave calculator and the child health plans.
+"""CareBot knowledge base: curated answers, retrieval, the leave calculator and child health plans.
 
-Pure Python: nothing here imports telegram or touches the database.
+Pure Python: nothing in this package imports telegram.
 """
