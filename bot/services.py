@@ -10,6 +10,7 @@ import dataclasses
 from bot.accounts import Accounts
 from bot.answers import AnswerService
 from bot.clock import Clock, SystemClock
+from bot.directory.service import DirectoryService
 from bot.leave_plans import LeaveService
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -23,6 +24,7 @@ class Services:
     accounts: Accounts
     answers: AnswerService
     leave: LeaveService
+    directory: DirectoryService
 
     @classmethod
     def build(cls, settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> Services:
@@ -36,6 +38,7 @@ class Services:
             accounts=Accounts(db, clock, settings),
             answers=AnswerService(db, clock, leave=leave, tz=settings.tz),
             leave=leave,
+            directory=DirectoryService(db, clock, settings),
         )
 
     async def close(self) -> None:

@@ -345,8 +345,12 @@ class InProcessBotAPI(BaseRequest):
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "CareBot", "username": self.username},
             **{k: v for k, v in content.items() if v is not None},
         }
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        # Telegram echoes only inline keyboards in the sent Message; reply keyboards stay client-side.
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
         self.messages[(chat_id, message["message_id"])] = message
         return message
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -57,6 +58,18 @@ def classes_for_age(age_months: int) -> tuple[AgeClass, ...]:
     if age_months < 0:
         raise ValueError("age in months must not be negative")
     return tuple(c for c in AgeClass if age_months in AGE_RANGES[c])
+
+
+def age_in_months(birth_month: date, today: date) -> int:
+    """Whole calendar months from a birth month to today (the day of either is ignored).
+
+    Only the birth month is kept about a child (PIPL: the minimum), so a child born in March is 0 in
+    March and 1 in April; within a month this can overstate the age by up to one month.
+    """
+    months = (today.year - birth_month.year) * 12 + today.month - birth_month.month
+    if months < 0:
+        raise ValueError("birth month is in the future")
+    return months
 
 
 def parse_age_class(raw: str | AgeClass) -> AgeClass:

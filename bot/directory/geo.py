@@ -44,7 +44,7 @@ _COORD_ALIASES = {
 
 def parse_coord_system(raw: str) -> CoordSystem:
     """Read a coordinate-system name as people write it ("WGS-84", "gcj02", "高德", "百度")."""
-    key = "".join(ch for ch in raw.strip().lower() if ch not in " -_.")
+    key = "".join(ch for ch in raw.strip().lower() if ch not in " -_.:")
     try:
         return _COORD_ALIASES[key]
     except KeyError:

@@ -39,7 +39,8 @@ async def import_csv(
     stamp = now or datetime.now(UTC)
     started = time.perf_counter()
     data = await asyncio.to_thread(source.read_bytes)
-    parsed = parse_institutions(data, coord_system=coord_system, today=stamp.date())
+    # Checking 100,000 rows takes seconds of CPU: off the event loop, so a bot process keeps answering.
+    parsed = await asyncio.to_thread(parse_institutions, data, coord_system=coord_system, today=stamp.date())
     inserted, updated = await repository.import_rows(
         db,
         [row.record for row in parsed.rows],

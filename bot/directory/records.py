@@ -90,6 +90,7 @@ class NearbyResult:
     free_places: int
     vacancies_updated_at: datetime | None
     is_sample: bool
+    filed_on: date | None = None  # 备案 date
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -172,20 +172,34 @@ _PLAIN_FIELDS = (
 )
 
 
-def _stored_values(record: InstitutionRecord, columns: frozenset[str]) -> dict[str, Any]:
-    """Table values for the register columns a file provides (free places are handled apart)."""
-    values: dict[str, Any] = {f: getattr(record, f) for f in _PLAIN_FIELDS if f in columns}
-    if "name" in columns:
-        values["name"] = record.name
-        values["name_key"] = name_key(record.name)
-    if "legal_form" in columns:
-        values["legal_form"] = record.legal_form.value if record.legal_form else None
-    if "services" in columns:
-        for service, column in SERVICE_COLUMNS.items():
-            values[column] = service in record.services
-    if "is_sample" in columns:
-        values["is_sample"] = bool(record.is_sample)
+def _stored_values(record: InstitutionRecord) -> dict[str, Any]:
+    """Table values for every register column of a record (free places and stamps are handled apart)."""
+    values: dict[str, Any] = {f: getattr(record, f) for f in _PLAIN_FIELDS}
+    values["name"] = record.name
+    values["name_key"] = name_key(record.name)
+    values["legal_form"] = record.legal_form.value if record.legal_form else None
+    for service, column in SERVICE_COLUMNS.items():
+        values[column] = service in record.services
+    values["is_sample"] = bool(record.is_sample)
     return values
+
+
+def _table_keys(columns: frozenset[str]) -> frozenset[str]:
+    """The table columns that the given register columns set."""
+    keys = {f for f in _PLAIN_FIELDS if f in columns}
+    if "name" in columns:
+        keys |= {"name", "name_key"}
+    if "legal_form" in columns:
+        keys.add("legal_form")
+    if "services" in columns:
+        keys |= set(SERVICE_COLUMNS.values())
+    if "is_sample" in columns:
+        keys.add("is_sample")
+    return frozenset(keys)
+
+
+_TABLE = Institution.__table__  # type: ignore[attr-defined]
+ANALYZE_AFTER_ROWS = 1000
 
 
 async def import_rows(
@@ -195,7 +209,7 @@ async def import_rows(
     columns: Iterable[str] | None = None,
     is_sample: bool | None = None,
     now: datetime | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 2000,
 ) -> tuple[int, int]:
     """Upsert records by credit code in one transaction; returns (inserted, updated).
 
@@ -211,68 +225,74 @@ async def import_rows(
         if record.credit_code in seen:
             raise ValueError(f"credit code {record.credit_code} appears twice")
         seen.add(record.credit_code)
-    # Required columns and the stamps are always written, so every update row has the same keys and
-    # goes out as one executemany.
-    present = present | {"name", "credit_code", "lat", "lon"}
+    update_keys = _table_keys(present | {"name", "credit_code", "lat", "lon"})
+    if is_sample is not None:
+        update_keys |= {"is_sample"}
+    # Every update row carries the same keys, so each batch goes out as one executemany.
+    update_stmt = (
+        update(_TABLE)
+        .where(_TABLE.c.id == bindparam("row_id"))
+        .values(
+            {k: bindparam(k) for k in (*update_keys, *_FREE_FIELDS, "vacancies_updated_at", "updated_at")}
+        )
+    )
     inserted = updated = 0
     existing_cols = (
-        col(Institution.id),
-        col(Institution.credit_code),
-        col(Institution.vacancies_updated_at),
-        *(_capacity_col(c) for c in AgeClass),
-        *(_free_col(c) for c in AgeClass),
+        _TABLE.c.credit_code,
+        _TABLE.c.id,
+        _TABLE.c.vacancies_updated_at,
+        *(_TABLE.c[f] for f in _CAPACITY_FIELDS),
+        *(_TABLE.c[f] for f in _FREE_FIELDS),
     )
     async with db.session() as session:
+        connection = await session.connection()
         for start in range(0, len(records), batch_size):
             batch = records[start : start + batch_size]
-            found = await session.exec(
-                select(*existing_cols).where(col(Institution.credit_code).in_([r.credit_code for r in batch]))
+            found = await connection.execute(
+                sa_select(*existing_cols).where(_TABLE.c.credit_code.in_([r.credit_code for r in batch]))
             )
-            existing = {row[1]: row for row in found.all()}
+            existing = {row[0]: row for row in found.all()}
             to_insert: list[dict[str, Any]] = []
             to_update: list[dict[str, Any]] = []
             for record in batch:
-                values = _stored_values(record, present)
+                values = _stored_values(record)
                 if is_sample is not None:
                     values["is_sample"] = is_sample
-                values["updated_at"] = stamp
                 stated = any(record.free(c) is not None for c in AgeClass)
                 old = existing.get(record.credit_code)
                 if old is None:
-                    full = _stored_values(record, frozenset(COLUMNS)) | values
-                    full.setdefault("is_sample", False)
                     for f in _FREE_FIELDS:
-                        full[f] = getattr(record, f)
-                    full["vacancies_updated_at"] = stamp if stated else None
-                    full["created_at"] = stamp
-                    to_insert.append(full)
+                        values[f] = getattr(record, f)
+                    values["vacancies_updated_at"] = stamp if stated else None
+                    values["created_at"] = values["updated_at"] = stamp
+                    to_insert.append(values)
                     continue
+                row = {k: values[k] for k in update_keys}
                 old_caps = dict(zip(_CAPACITY_FIELDS, old[3:7], strict=True))
                 old_free = dict(zip(_FREE_FIELDS, old[7:11], strict=True))
                 for c, cap_f, free_f in zip(AgeClass, _CAPACITY_FIELDS, _FREE_FIELDS, strict=True):
-                    capacity = values.get(cap_f, old_caps[cap_f])
-                    new_free = record.free(c) if free_f in present else None
-                    kept = new_free if new_free is not None else old_free[free_f]
-                    values[free_f] = None if kept is None else min(kept, capacity)
-                values["vacancies_updated_at"] = stamp if stated and present & set(_FREE_FIELDS) else old[2]
-                values["id"] = old[0]
-                to_update.append(values)
+                    capacity = row.get(cap_f, old_caps[cap_f])
+                    given = record.free(c)
+                    kept = given if given is not None else old_free[free_f]
+                    row[free_f] = None if kept is None else min(kept, capacity)
+                row["vacancies_updated_at"] = stamp if stated else old[2]
+                row["updated_at"] = stamp
+                row["row_id"] = old[1]
+                to_update.append(row)
             if to_insert:
-                await session.exec(insert(Institution), params=to_insert)
+                await connection.execute(_TABLE.insert(), to_insert)
                 inserted += len(to_insert)
             if to_update:
-                for key_set in _group_by_keys(to_update):
-                    await session.exec(update(Institution), params=key_set)
+                await connection.execute(update_stmt, to_update)
                 updated += len(to_update)
         await session.commit()
+    if inserted >= ANALYZE_AFTER_ROWS:
+        # Fresh planner statistics keep the nearby search on the lat/lon index right after a bulk
+        # load; PostgreSQL's autovacuum would get there only later, SQLite never by itself.
+        async with db.session() as session:
+            connection = await session.connection()
+            await connection.execute(text(f"ANALYZE {_TABLE.name}"))
     return inserted, updated
-
-
-def _group_by_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
-    return list(groups.values())
 
 
 async def load_sample(db: SessionSource, *, now: datetime | None = None) -> ImportReport:
@@ -466,7 +486,7 @@ def _filing_status(institution: Institution, score: float) -> FilingStatus:
 
 
 async def find_by_name(
-    db: SessionSource, text: str, *, limit: int = 5, min_score: float = 0.35, candidates: int = 200
+    db: SessionSource, text: str, *, limit: int = 5, min_score: float = 0.3, candidates: int = 200
 ) -> list[FilingStatus]:
     """Nurseries whose name best fits `text` ("XX托育园备案了吗", "/check 名称", or a credit code),
     with their filing (备案) status; best first, at most `limit`.

@@ -126,6 +126,7 @@ def make_result(
         fee_min=record.fee_min,
         fee_max=record.fee_max,
         filed=record.filed_on is not None,
+        filed_on=record.filed_on,
         classes=classes,
         free_places=sum(c.free or 0 for c in classes),
         vacancies_updated_at=record.vacancies_updated_at,
