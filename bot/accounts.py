@@ -96,6 +96,11 @@ class Accounts:
                 row = User(id=user_id, language=language, created_at=now, updated_at=now)
                 session.add(row)
                 await session.flush()
+            elif row.blocked_at is not None:
+                # They are writing to the bot again, so they unblocked it: deliveries may resume.
+                row.blocked_at = None
+                row.updated_at = now
+                await session.flush()
             return Profile.from_row(row)
 
     async def set_language(self, user_id: int, language: str) -> Profile:

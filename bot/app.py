@@ -78,11 +78,22 @@ def build_application(
 
 def _register_handlers(app: CareBotApp) -> None:
     # Imported here so that the core never imports telegram handlers at module load.
-    from handlers import errors, fallback, leave, onboarding, privacy, questions
+    from handlers import (
+        broadcast,
+        commission,
+        directory,
+        errors,
+        fallback,
+        leave,
+        onboarding,
+        privacy,
+        questions,
+        tasks,
+    )
 
     # One handler group: PTB runs the first matching handler of a group, so the order below is the
     # precedence. Commands and buttons first, then free text and locations, the catch-alls last.
-    for module in (onboarding, privacy, leave, questions, fallback):
+    for module in (onboarding, privacy, leave, broadcast, commission, directory, tasks, questions, fallback):
         module.register(app)
     app.add_error_handler(errors.on_error)
 
@@ -108,7 +119,18 @@ async def _post_init(app: CareBotApp) -> None:
     except TelegramError as exc:
         # A menu is a convenience; the bot must still start when Telegram refuses it.
         log.warning("could not set the command menus: %s", exc.__class__.__name__)
+    if app.job_queue is not None:
+        # What is sent unasked ticks on the JobQueue (DESIGN principle 2): the outbox dispatcher, the
+        # planners and the broadcast campaigns. Here rather than in register(): the console starts the
+        # Application too, and must not send or edit anything on the bot's behalf.
+        from handlers import broadcast
+        from schedules.jobs import install_jobs
+
+        install_jobs(app)
+        broadcast.install_jobs(app)
 
 
 async def _post_shutdown(app: CareBotApp) -> None:
-    return None
+    from schedules.jobs import shutdown_jobs
+
+    await shutdown_jobs(app)

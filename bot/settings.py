@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     districts: Annotated[tuple[str, ...], NoDecode] = XIAMEN_DISTRICTS
     city: str = "厦门"
     province: str = "福建"
+    # Resident population, for places per 1,000 residents; no default: the bot does not guess it.
+    population: int | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod

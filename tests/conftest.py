@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+# PTB 22 warns on every RetryAfter that it will return a timedelta in future; opt in now so the
+# 429 tests do not trip filterwarnings=error.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
 from bot.app import CareBotApp, build_application
 from bot.clock import FakeClock
 from bot.services import Services

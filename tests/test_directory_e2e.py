@@ -101,3 +101,19 @@ async def test_claim_then_update_vacancy(chat: ChatFactory, services: Services) 
     again = await repository.get(services.db, target.id)
     assert again is not None and getattr(again, f"{cls}_free") == getattr(after, f"{cls}_free")
     assert any(c.method == "answerCallbackQuery" and c.params.get("show_alert") for c in calls)
+
+
+@pytest.mark.usefixtures("sample")
+async def test_staff_see_city_figures_and_unanswered_questions(chat: ChatFactory, services: Services) -> None:
+    from tests.conftest import ADMIN_ID
+
+    await chat(6006).send("帮我写一首关于秋天的诗")
+    calls = await chat(ADMIN_ID, "en").send("/stats")
+    text = calls[-1].text
+    figures = await repository.district_figures(services.db)
+    assert str(sum(d.places for d in figures)) in text
+    assert "70" in text and "4.5" in text and "CAREBOT_POPULATION" in text
+    assert "帮我写一首关于秋天的诗" in text
+    assert "sample" in text
+    calls = await chat(6007, "en").send("/stats")
+    assert "staff" in calls[-1].text and "帮我写" not in calls[-1].text

@@ -76,3 +76,8 @@ class UnansweredQuestion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
     at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+from bot.directory import models as _directory  # noqa: E402,F401,I001
+from schedules import broadcasts as _broadcasts  # noqa: E402,F401,I001  (and bot.staff's staff_grants)
+from schedules import obligations as _obligations, outbox as _outbox  # noqa: E402,F401

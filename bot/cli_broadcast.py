@@ -1,0 +1,201 @@
+"""``carebot broadcast create / status / cancel / report``: commission campaigns from the command line.
+
+A running ``carebot run`` delivers what is created here; ``create`` queues the recipients when the
+campaign is due, and the bot's campaign job does it otherwise (or finishes an interrupted fan-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.cli import CliError
+from bot.settings import Settings
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+@asynccontextmanager
+async def _campaigns(settings: Settings) -> AsyncIterator[Any]:
+    from bot.clock import SystemClock
+    from bot.storage import migrate
+    from bot.storage.db import Database
+    from schedules.broadcasts import Campaigns
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        yield Campaigns(db, SystemClock(), settings)
+    finally:
+        await db.dispose()
+
+
+def _error(exc: Exception) -> CliError:
+    code = getattr(exc, "code", "")
+    detail = getattr(exc, "detail", "")
+    messages = {
+        "empty": "the text is empty",
+        "too_long": f"the text has {detail} characters; Telegram allows 4096, tags included",
+        "html": f"Telegram would refuse the HTML: {detail}",
+        "unknown_district": f"unknown district {detail!r} (CAREBOT_DISTRICTS lists them)",
+        "unknown_language": f"unknown language {detail!r}: use zh_Hans, zh_Hant or en",
+        "past": f"--at {detail} has passed",
+        "too_far": f"--at {detail} is more than 60 days ahead",
+        "not_found": f"no broadcast with the id {detail}",
+        "not_active": f"the broadcast is {detail or 'finished'} and cannot be cancelled",
+    }
+    return CliError(messages.get(code, str(exc)))
+
+
+def _moment(value: str, settings: Settings) -> dt.datetime:
+    """An ISO-8601 moment; without an offset it is read in CAREBOT_TIMEZONE."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"--at: expected an ISO-8601 moment such as 2027-01-15T09:00:00+08:00, got {value!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=settings.tz)
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if args.text is not None:
+        return str(args.text)
+    path = Path(args.file)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def cmd_broadcast_create(args: argparse.Namespace, settings: Settings) -> int:
+    from schedules.broadcasts import Audience, AudienceGroup, BroadcastError, parse_language
+
+    text = _read_text(args)
+    try:
+        audience = Audience(
+            group=AudienceGroup(args.audience),
+            districts=tuple(dict.fromkeys(args.district or ())),
+            language=parse_language(args.language),
+        )
+    except BroadcastError as exc:
+        raise _error(exc) from None
+    moment = _moment(args.at, settings) if args.at else None
+    async with _campaigns(settings) as campaigns:
+        try:
+            campaign = await campaigns.create(text, audience, scheduled_at=moment)
+        except BroadcastError as exc:
+            raise _error(exc) from None
+        # Queue the recipients now when the campaign is due; interrupted, the bot's job carries on.
+        await campaigns.advance(campaign_id=campaign.id)
+        progress = await campaigns.progress(campaign.id)
+    if args.json:
+        _write(json.dumps(progress.as_dict(), ensure_ascii=False))
+    else:
+        _write(str(campaign.id))
+    return 0
+
+
+async def cmd_broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
+    from schedules.broadcasts import BroadcastError
+
+    async with _campaigns(settings) as campaigns:
+        try:
+            progress = await campaigns.progress(args.id)
+        except BroadcastError as exc:
+            raise _error(exc) from None
+    data = progress.as_dict()
+    if args.json:
+        _write(json.dumps(data, ensure_ascii=False))
+        return 0
+    for key in ("id", "state", "total", "sent", "failed", "blocked", "cancelled", "remaining"):
+        _write(f"{key:<17}{data[key]}")
+    for key in ("scheduled_at", "estimated_finish", "finished_at"):
+        if data[key]:
+            _write(f"{key:<17}{data[key]}")
+    return 0
+
+
+async def cmd_broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from schedules.broadcasts import BroadcastError
+
+    async with _campaigns(settings) as campaigns:
+        try:
+            result = await campaigns.cancel(args.id)
+        except BroadcastError as exc:
+            raise _error(exc) from None
+    if args.json:
+        _write(json.dumps({"id": args.id, "dropped": result.dropped, "not_queued": result.not_queued}))
+    else:
+        _write(
+            f"broadcast {args.id} cancelled: {result.dropped} queued messages dropped"
+            + (f", {result.not_queued} people not queued yet" if result.not_queued else "")
+        )
+    return 0
+
+
+async def cmd_broadcast_report(args: argparse.Namespace, settings: Settings) -> int:
+    from schedules.broadcasts import BroadcastError
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    async with _campaigns(settings) as campaigns:
+        try:
+            await campaigns.require(args.id)
+        except BroadcastError as exc:
+            raise _error(exc) from None
+        writer.writerow(["user_id", "state", "sent_at", "error"])
+        async for row in campaigns.report(args.id):
+            writer.writerow(
+                [row.user_id, row.state, row.sent_at.isoformat() if row.sent_at else "", row.error or ""]
+            )
+    return 0
+
+
+def add_broadcast(sub: Any) -> None:
+    p = sub.add_parser("broadcast", help="commission campaigns: create, follow, cancel, report")
+    actions = p.add_subparsers(dest="broadcast_command", metavar="ACTION", required=True)
+
+    create = actions.add_parser(
+        "create",
+        help="create a campaign (Telegram HTML) and queue it; prints its id",
+        description=(
+            "Everyone means every person who started the bot, has not turned broadcasts off and has not "
+            "blocked it. There is no filter by the child's age: the bot stores no child data yet."
+        ),
+    )
+    create.add_argument("--audience", choices=["all", "parents", "operators"], required=True)
+    create.add_argument("--district", action="append", metavar="D", help="only this district (repeatable)")
+    create.add_argument(
+        "--language", metavar="L", help="only people using this language: zh_Hans, zh_Hant, en"
+    )
+    text = create.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", metavar="T", help="the message, Telegram HTML")
+    text.add_argument("--file", metavar="F", help="read the message from this UTF-8 file")
+    create.add_argument(
+        "--at", metavar="ISO", help="send at this moment, e.g. 2027-01-15T09:00:00+08:00 (default: now)"
+    )
+    create.add_argument("--json", action="store_true", help="print the campaign as JSON")
+    create.set_defaults(handler=cmd_broadcast_create)
+
+    status = actions.add_parser("status", help="a campaign's figures: sent, failed, blocked, remaining")
+    status.add_argument("id", type=int)
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_broadcast_status)
+
+    cancel = actions.add_parser("cancel", help="stop a campaign; messages not sent yet are dropped")
+    cancel.add_argument("id", type=int)
+    cancel.add_argument("--json", action="store_true", help="print JSON")
+    cancel.set_defaults(handler=cmd_broadcast_cancel)
+
+    report = actions.add_parser("report", help="CSV, one line per recipient: user id, state, sent_at, error")
+    report.add_argument("id", type=int)
+    report.set_defaults(handler=cmd_broadcast_report)

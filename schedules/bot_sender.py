@@ -1,0 +1,74 @@
+"""The Telegram side of the dispatcher: sends an ``OutgoingMessage`` with a PTB ``Bot`` and turns the Bot
+API's answers (429, 403, 400, 5xx, timeouts) into the dispatcher's channel-neutral delivery errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from typing import Any
+
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from schedules.dispatcher import (
+    ChannelUnavailable,
+    OutgoingMessage,
+    PermanentFailure,
+    RateLimited,
+    RecipientBlocked,
+    Sender,
+    TransientFailure,
+)
+
+
+def bot_sender(bot: Bot) -> Sender:
+    """A dispatcher ``Sender`` over ``bot.send_message``."""
+
+    async def send(message: OutgoingMessage) -> int | None:
+        markup = InlineKeyboardMarkup.de_json(message.reply_markup, bot) if message.reply_markup else None
+        extra: dict[str, Any] = {}
+        if message.paid_broadcast:
+            extra["allow_paid_broadcast"] = True
+        try:
+            sent = await bot.send_message(
+                chat_id=message.chat_id,
+                text=message.text,
+                parse_mode=message.parse_mode,
+                reply_markup=markup,
+                **extra,
+            )
+        except RetryAfter as exc:
+            raise RateLimited(retry_after_seconds(exc)) from exc
+        except Forbidden as exc:
+            raise RecipientBlocked(str(exc)) from exc
+        except InvalidToken as exc:
+            raise ChannelUnavailable("the bot token was refused") from exc
+        except (BadRequest, ChatMigrated) as exc:  # subclasses of NetworkError/TelegramError: first
+            raise PermanentFailure(str(exc)) from exc
+        except NetworkError as exc:  # connection errors, timeouts and 5xx answers
+            raise TransientFailure(str(exc)) from exc
+        except TelegramError as exc:
+            raise PermanentFailure(str(exc)) from exc
+        return sent.message_id
+
+    return send
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns on reading ``retry_after`` unless PTB_TIMEDELTA is set; both of its shapes are handled.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)

@@ -1,0 +1,77 @@
+"""The pacing windows alone: the overall cap, per-chat caps and 429 pauses, on virtual time."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schedules.pacing import Pacer, SlidingWindow, VirtualTime
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_window_allows_a_burst_up_to_the_limit_then_waits() -> None:
+    window = SlidingWindow(3, 1.0)
+    for _ in range(3):
+        assert window.ready_at(10.0) == 10.0
+        window.record(10.0)
+    assert window.ready_at(10.0) == pytest.approx(11.0)
+    assert window.ready_at(11.0) == 11.0
+
+
+def test_fractional_rates_space_single_messages_out() -> None:
+    assert (SlidingWindow.per_second(0.5).limit, SlidingWindow.per_second(0.5).window) == (1, 2.0)
+    assert (SlidingWindow.per_second(25.7).limit, SlidingWindow.per_second(25.7).window) == (25, 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        SlidingWindow.per_second(0)
+
+
+async def test_one_message_a_second_per_person_twenty_a_minute_per_group() -> None:
+    vt = VirtualTime()
+    pacer = Pacer(1000, monotonic=vt.monotonic, sleep=vt.sleep)
+    person = [await pacer.acquire(42) for _ in range(5)]
+    assert person == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0], abs=1e-4)
+    start = vt.now
+    group = [await pacer.acquire(-100) for _ in range(21)]
+    assert group[19] == start  # twenty at once
+    assert group[20] == pytest.approx(start + 60.0, abs=1e-4)  # the 21st waits for the minute
+
+
+async def test_a_pause_holds_every_chat() -> None:
+    vt = VirtualTime()
+    pacer = Pacer(30, monotonic=vt.monotonic, sleep=vt.sleep)
+    await pacer.acquire(1)
+    pacer.pause(7)
+    assert await pacer.acquire(2) == pytest.approx(7.0, abs=1e-4)
+    pacer.pause(1)
+    pacer.pause(0.5)  # a shorter pause does not shorten a longer one
+    assert pacer.paused_until == pytest.approx(8.0, abs=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(min_value=0.3, max_value=60),
+    chats=st.lists(st.integers(min_value=-3, max_value=40), min_size=1, max_size=150),
+)
+async def test_the_caps_hold_for_any_traffic(rate: float, chats: list[int]) -> None:
+    vt = VirtualTime()
+    pacer = Pacer(rate, monotonic=vt.monotonic, sleep=vt.sleep)
+    stamps = [(await pacer.acquire(chat), chat) for chat in chats]
+    overall = SlidingWindow.per_second(rate)
+    assert max_in_window([t for t, _ in stamps], overall.window) <= overall.limit
+    assert max_in_window([t for t, _ in stamps], 1.0) <= max(1, int(rate))
+    for chat in set(chats):
+        mine = [t for t, c in stamps if c == chat]
+        if chat < 0:
+            assert max_in_window(mine, 60.0) <= 20
+        else:
+            assert max_in_window(mine, 1.0) <= 1
