@@ -139,3 +139,62 @@ async def test_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
     assert process.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "CAREBOT_BROADCAST_RATE" in lines[0]
+
+
+async def test_webhook_mode_refuses_requests_without_the_secret(
+    server: BotAPIServer, db: Database, tmp_path: Path
+) -> None:
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env_extra = {
+        "CAREBOT_WEBHOOK_URL": f"https://bot.example.invalid/hook/{port}",
+        "CAREBOT_WEBHOOK_SECRET": "s3cret-token",
+        "CAREBOT_WEBHOOK_LISTEN": "127.0.0.1",
+        "CAREBOT_WEBHOOK_PORT": str(port),
+    }
+    os.environ.update(env_extra)
+    try:
+        process = await start_bot(server, database_url_for(tmp_path), tmp_path)
+    finally:
+        for key in env_extra:
+            os.environ.pop(key, None)
+    try:
+        await wait_for(server, lambda c: c.method == "setWebhook", 0)
+        set_webhook = next(c for c in server.api.calls if c.method == "setWebhook")
+        assert set_webhook.params.get("secret_token") == "s3cret-token"
+        body = json.dumps({"update_id": 1, **message("/start")}).encode()
+
+        def post(headers: dict[str, str]) -> int:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/hook/{port}",
+                data=body,
+                headers={"Content-Type": "application/json", **headers},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        deadline = time.monotonic() + 60
+        status = 0
+        while time.monotonic() < deadline:
+            try:
+                status = await asyncio.to_thread(post, {})
+                break
+            except OSError:
+                await asyncio.sleep(0.1)  # the webhook server is still starting
+        assert status == 403
+        since = server.api.last_seq
+        assert await asyncio.to_thread(post, {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}) == 200
+        reply = await wait_for(server, lambda c: c.method == "sendMessage", since)
+        assert "Hello" in reply.text
+    finally:
+        process.terminate()
+        await process.communicate()
