@@ -3,6 +3,7 @@ Finds the entry a user's question is about, or refuses when no entry explains th
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ import numpy.typing as npt
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.text import normalize
 from knowledge.tokenize import Analysis, Analyzer, default_analyzer
+
+# bm25s sets its own logger to DEBUG on import and logs every index build; the application decides.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # The confidence is the share of the question's information (idf-weighted tokens) that the best
 # entry contains, so the threshold reads "at least 35% of what was asked must be found in one entry".
