@@ -1,8 +1,5 @@
-"""Benchmark of broadcast delivery: fan-out time, the achieved send rate against the configured one, the
-peak in any one second, the paid-mode rate, and ticks as ``carebot run`` schedules them; prints only.
-
-The dispatcher runs on virtual monotonic time (its sleeps advance a counter), so the rates are what the
-pacing allows; "wall" figures say how fast this machine's database and Bot API stand-in kept up.
+"""Benchmark of broadcast delivery on virtual time: the achieved rate against the configured one, the peak
+in any one second, the paid-mode rate, and fan-out speed; prints, asserts nothing.
 """
 
 from __future__ import annotations
@@ -80,6 +77,8 @@ async def populate(db: Database, recipients: int) -> None:
             await conn.execute(USERS.insert(), rows[start : start + 5000])
 
 
+# The dispatcher's sleeps advance a counter, so the rates are what the pacing allows; the "wall" figures
+# say how fast this machine's database and the Bot API stand-in kept up.
 async def run(label: str, recipients: int, rate: float, *, paid: bool, ticks: bool, folder: Path) -> Result:
     db = Database(f"sqlite+aiosqlite:///{folder / f'{label}.sqlite3'}")
     try:

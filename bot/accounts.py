@@ -15,6 +15,7 @@ from sqlmodel import SQLModel, select
 from bot import audit
 from bot.clock import Clock
 from bot.settings import Settings
+from bot.staff import Staff
 from bot.storage.db import Database
 from bot.storage.models import Role, User
 
@@ -77,10 +78,11 @@ def personal_tables() -> list[tuple[Table, str, str]]:
 class Accounts:
     """The user repository and the rules around it."""
 
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: Settings, staff: Staff) -> None:
         self._db = db
         self._clock = clock
         self._settings = settings
+        self._staff = staff
 
     async def get(self, user_id: int) -> Profile | None:
         async with self._db.session() as session:
@@ -108,13 +110,13 @@ class Accounts:
 
     async def complete_onboarding(self, user_id: int, *, role: Role, district: str | None) -> Profile:
         """Store the role and district together with the consent that allows storing them."""
-        self._check_role(user_id, role)
+        await self._check_role(user_id, role)
         self._check_district(district)
         return await self._update(user_id, role=role.value, district=district, consent_at=self._clock.now())
 
     async def set_role(self, user_id: int, role: Role) -> Profile:
         await self._require_consent(user_id)
-        self._check_role(user_id, role)
+        await self._check_role(user_id, role)
         return await self._update(user_id, role=role.value)
 
     async def set_district(self, user_id: int, district: str) -> Profile:
@@ -127,7 +129,13 @@ class Accounts:
         return await self._update(user_id, role=None, district=None, consent_at=None)
 
     async def set_broadcasts(self, user_id: int, enabled: bool) -> Profile:
-        return await self._update(user_id, broadcasts_enabled=enabled)
+        profile = await self._update(user_id, broadcasts_enabled=enabled)
+        if not enabled:
+            # Turning guidance off also stops the copies already queued for this person.
+            from schedules.outbox import Outbox
+
+            await Outbox(self._db, self._clock).cancel(recipient_id=user_id, key_prefix="broadcast:")
+        return profile
 
     async def export(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         """Every row in every table that names this person, as plain values."""
@@ -155,8 +163,8 @@ class Accounts:
         async with self._db.session() as session:
             return len(list(await session.exec(select(User.id))))
 
-    def _check_role(self, user_id: int, role: Role) -> None:
-        if role is Role.COMMISSION and not self._settings.is_admin(user_id):
+    async def _check_role(self, user_id: int, role: Role) -> None:
+        if role is Role.COMMISSION and not await self._staff.is_staff(user_id):
             raise AccountError("not_staff")
 
     def _check_district(self, district: str | None) -> None:

@@ -1,7 +1,5 @@
-"""``carebot broadcast create / status / cancel / report``: commission campaigns from the command line.
-
-A running ``carebot run`` delivers what is created here; ``create`` queues the recipients when the
-campaign is due, and the bot's campaign job does it otherwise (or finishes an interrupted fan-out).
+"""``carebot broadcast create / status / cancel / report``: commission campaigns from the command line,
+delivered by a running ``carebot run`` (whose campaign job also finishes a fan-out cut short here).
 """
 
 from __future__ import annotations

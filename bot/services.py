@@ -13,6 +13,7 @@ from bot.clock import Clock, SystemClock
 from bot.directory.service import DirectoryService
 from bot.leave_plans import LeaveService
 from bot.settings import Settings
+from bot.staff import Staff
 from bot.storage.db import Database
 
 
@@ -21,6 +22,7 @@ class Services:
     settings: Settings
     db: Database
     clock: Clock
+    staff: Staff
     accounts: Accounts
     answers: AnswerService
     leave: LeaveService
@@ -31,11 +33,13 @@ class Services:
         clock = clock or SystemClock()
         db = db or Database(settings.database_url)
         leave = LeaveService()
+        staff = Staff(db, clock, settings)
         return cls(
             settings=settings,
             db=db,
             clock=clock,
-            accounts=Accounts(db, clock, settings),
+            staff=staff,
+            accounts=Accounts(db, clock, settings, staff),
             answers=AnswerService(db, clock, leave=leave, tz=settings.tz),
             leave=leave,
             directory=DirectoryService(db, clock, settings),

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     broadcast_rate: float = 25.0
     paid_broadcast: bool = False
+    # Seconds a claimed outbox row may stay "sending" before another dispatcher takes it back: after a
+    # crash, these rows go again (at most they arrive twice).
+    outbox_lease: float = 60.0
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"
@@ -92,6 +95,13 @@ class Settings(BaseSettings):
     def _check_rate(cls, value: float) -> float:
         if not 0 < value <= 1000:
             raise ValueError("expected messages per second between 0 and 1000")
+        return value
+
+    @field_validator("outbox_lease")
+    @classmethod
+    def _check_lease(cls, value: float) -> float:
+        if not 1 <= value <= 3600:
+            raise ValueError("expected seconds between 1 and 3600")
         return value
 
     @field_validator("database_url")

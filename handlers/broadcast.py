@@ -88,7 +88,7 @@ def campaigns_for(services: Services) -> Campaigns:
 
 
 def staff_for(services: Services) -> Staff:
-    return Staff(services.db, services.clock, services.settings)
+    return services.staff
 
 
 # -- rendering (pure) ------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from telegram.ext import CommandHandler
 from bot.app import CareBotApp, CareBotContext
 from bot.figures import commission_report
 from bot.menu import mark_available
-from bot.staff import Staff
 from handlers.common import reply, user_locale
 
 
@@ -17,7 +16,7 @@ async def stats(update: Update, context: CareBotContext) -> None:
     locale, _, _profile = await user_locale(update, context)
     user = update.effective_user
     services = context.services
-    if user is None or not await Staff(services.db, services.clock, services.settings).is_staff(user.id):
+    if user is None or not await services.staff.is_staff(user.id):
         await reply(update, _("This command is for health commission staff."))
         return
     await reply(update, await commission_report(services.answers, services.db, services.settings, locale))

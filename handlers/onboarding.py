@@ -91,7 +91,7 @@ async def choose_language(update: Update, context: CareBotContext) -> None:
     _ = translator(locale)
     if prefix == "st:l":
         await edit_or_reply(update, _("Language changed to {name}.", name=LANGUAGE_NAMES[locale]))
-        await reply(update, help_text(_, profile, staff=context.services.settings.is_admin(profile.id)))
+        await reply(update, help_text(_, profile, staff=await context.services.staff.is_staff(profile.id)))
         return
     await edit_or_reply(update, _("Which of these describes you?"), role_keyboard(_, "ob:r"))
 
@@ -108,7 +108,7 @@ async def choose_role(update: Update, context: CareBotContext) -> None:
     except ValueError:
         return
     settings = context.services.settings
-    if role is Role.COMMISSION and not settings.is_admin(query.from_user.id):
+    if role is Role.COMMISSION and not await context.services.staff.is_staff(query.from_user.id):
         await edit_or_reply(
             update,
             _(
@@ -179,7 +179,7 @@ async def give_consent(update: Update, context: CareBotContext) -> None:
         await edit_or_reply(update, _("That choice is no longer valid. Please send /start again."))
         return
     await edit_or_reply(update, _("Thank you, all set."))
-    await reply(update, help_text(_, profile, staff=context.services.settings.is_admin(profile.id)))
+    await reply(update, help_text(_, profile, staff=await context.services.staff.is_staff(profile.id)))
 
 
 async def decline(update: Update, context: CareBotContext) -> None:
@@ -201,7 +201,7 @@ async def help_command(update: Update, context: CareBotContext) -> None:
     """List what the bot can do for the person's role."""
     _locale, _, profile = await user_locale(update, context)
     user = update.effective_user
-    staff = bool(user and context.services.settings.is_admin(user.id))
+    staff = bool(user and await context.services.staff.is_staff(user.id))
     await reply(update, help_text(_, profile, staff=staff))
 
 

@@ -14,7 +14,6 @@ from bot.app import CareBotApp, CareBotContext
 from bot.i18n import Translate
 from bot.menu import mark_available
 from bot.services import Services
-from bot.storage.models import Role
 from handlers.common import reply, user_locale
 from schedules.compliance import (
     DONE_PREFIX,
@@ -103,10 +102,7 @@ async def overdue(update: Update, context: CareBotContext) -> None:
     if user is None:
         return
     locale, _, profile = await user_locale(update, context)
-    staff = context.services.settings.is_admin(user.id) or (
-        profile is not None and profile.consented and profile.role is Role.COMMISSION
-    )
-    if not staff:
+    if not await context.services.staff.is_staff(user.id):
         await reply(update, _("This command is for health commission staff."))
         return
     found = await compliance_for(context.services).overdue()

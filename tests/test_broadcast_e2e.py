@@ -1,6 +1,5 @@
-"""Broadcasts end to end through the real Application and the in-process Bot API: the staff flow with its
-two-step confirmation, the refusals at every step for everyone else, grants, cancelling, the progress
-message on the fake clock, and delivery through 429s, 5xx, timeouts and blocked recipients."""
+"""Broadcasts through the real Application and the in-process Bot API: the staff flow and its two-step
+confirmation, refusals for everyone else, grants, cancelling, progress, delivery through faults."""
 
 from __future__ import annotations
 
@@ -415,3 +414,31 @@ def test_text_formatted_in_the_app_becomes_html() -> None:
     assert html_source(formatted) == "<b>Flu</b> season: 1 &lt; 2"
     typed = Message(2, when, Chat(1, "private"), text="<b>Flu</b> season")
     assert html_source(typed) == "<b>Flu</b> season"
+
+
+async def test_unsubscribing_drops_copies_already_queued(services: Services) -> None:
+    from schedules.outbox import NewMessage, Outbox, OutboxState
+
+    outbox = Outbox(services.db, services.clock)
+    await services.accounts.touch(7301)
+    await outbox.enqueue(NewMessage(key="broadcast:1:7301", recipient_id=7301, kind="broadcast", text="guidance"))
+    await outbox.enqueue(NewMessage(key="reminder:x:7301", recipient_id=7301, kind="reminder", text="deadline"))
+    await services.accounts.set_broadcasts(7301, False)
+    states = {e.key: e.state for e in await outbox.for_recipient(7301)}
+    assert states == {"broadcast:1:7301": OutboxState.CANCELLED, "reminder:x:7301": OutboxState.PENDING}
+
+
+async def test_granted_staff_reach_staff_commands(chat: ChatFactory, services: Services) -> None:
+    await services.staff.grant(ADMIN_ID, 7302)
+    calls = await chat(7302, "en").send("/stats")
+    assert "staff" not in calls[-1].text.split("\n")[0]
+    calls = await chat(7302, "en").send("/help")
+    assert "/broadcast" in calls[-1].text
+    await chat(7302, "en").send("/start")
+    session = chat(7302, "en")
+    await session.press("ob:l:en")
+    await session.press("ob:r:commission")
+    await session.press("ob:d:commission:思明区")
+    await session.press("ob:c:commission:思明区")
+    profile = await services.accounts.get(7302)
+    assert profile is not None and profile.role is not None and profile.role.value == "commission"
