@@ -421,8 +421,12 @@ async def test_unsubscribing_drops_copies_already_queued(services: Services) -> 
 
     outbox = Outbox(services.db, services.clock)
     await services.accounts.touch(7301)
-    await outbox.enqueue(NewMessage(key="broadcast:1:7301", recipient_id=7301, kind="broadcast", text="guidance"))
-    await outbox.enqueue(NewMessage(key="reminder:x:7301", recipient_id=7301, kind="reminder", text="deadline"))
+    await outbox.enqueue(
+        NewMessage(key="broadcast:1:7301", recipient_id=7301, kind="broadcast", text="guidance")
+    )
+    await outbox.enqueue(
+        NewMessage(key="reminder:x:7301", recipient_id=7301, kind="reminder", text="deadline")
+    )
     await services.accounts.set_broadcasts(7301, False)
     states = {e.key: e.state for e in await outbox.for_recipient(7301)}
     assert states == {"broadcast:1:7301": OutboxState.CANCELLED, "reminder:x:7301": OutboxState.PENDING}

@@ -73,8 +73,9 @@ async def test_filing_lookup_by_command_and_question(chat: ChatFactory, services
 async def test_claim_then_update_vacancy(chat: ChatFactory, services: Services) -> None:
     records = await repository.export_rows(services.db)
     target = await repository.get_by_credit_code(services.db, records[0].credit_code)
-    assert target is not None
-    codes = await repository.claim_codes(services.db, [target.id], now=services.clock.now())
+    assert target is not None and target.id is not None
+    target_id = target.id
+    codes = await repository.claim_codes(services.db, [target_id], now=services.clock.now())
     operator = chat(6004)
     # Claiming works as the very first message an operator sends.
     calls = await operator.send(f"/claim {codes[0].code}")
@@ -88,17 +89,17 @@ async def test_claim_then_update_vacancy(chat: ChatFactory, services: Services) 
     calls = await operator.send("/vacancy")
     card = calls[-1]
     plus = next(b for b in card.buttons if b["callback_data"].endswith(":+1"))
-    before = await repository.get(services.db, target.id)
+    before = await repository.get(services.db, target_id)
     assert before is not None
     cls = plus["callback_data"].split(":")[2]
     await operator.press(plus["callback_data"])
-    after = await repository.get(services.db, target.id)
+    after = await repository.get(services.db, target_id)
     assert after is not None and after.vacancies_updated_at is not None
     old = getattr(before, f"{cls}_free") or 0
     assert getattr(after, f"{cls}_free") == min(old + 1, getattr(after, f"{cls}_capacity"))
     # Someone else pressing the same (forged) button changes nothing.
     calls = await stranger.press_data(plus["callback_data"])
-    again = await repository.get(services.db, target.id)
+    again = await repository.get(services.db, target_id)
     assert again is not None and getattr(again, f"{cls}_free") == getattr(after, f"{cls}_free")
     assert any(c.method == "answerCallbackQuery" and c.params.get("show_alert") for c in calls)
 
