@@ -26,11 +26,12 @@ from bot.storage.db import Database  # noqa: E402
 from bot.transport import InProcessBotAPI  # noqa: E402
 from schedules.broadcasts import USERS, Audience, Campaigns  # noqa: E402
 from schedules.dispatcher import Dispatcher  # noqa: E402
+from schedules.jobs import DISPATCH_BUDGET_SHARE, DISPATCH_INTERVAL  # noqa: E402
 from schedules.pacing import VirtualTime  # noqa: E402
 
 TEXT = "<b>厦门市卫健委</b>：冬季婴幼儿保暖与流感预防提示。"
-TICK_INTERVAL = 1.0  # schedules.jobs: the dispatch job runs every second …
-TICK_BUDGET = 0.8  # … for at most 0.8 s of it
+TICK_INTERVAL = DISPATCH_INTERVAL  # schedules.jobs: the dispatch job runs every second …
+TICK_BUDGET = DISPATCH_INTERVAL * DISPATCH_BUDGET_SHARE  # … for most of it
 
 
 @dataclasses.dataclass
@@ -193,7 +194,7 @@ async def main() -> None:
         )
         show(
             await run(
-                "JobQueue ticks (0.8 s of each 1 s)",
+                f"JobQueue ticks ({TICK_BUDGET:.2f} s of each {TICK_INTERVAL:.0f} s)",
                 args.recipients,
                 args.rate,
                 paid=False,
