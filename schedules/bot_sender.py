@@ -35,8 +35,15 @@ def bot_sender(bot: Bot) -> Sender:
     """A dispatcher ``Sender`` over ``bot.send_message``."""
 
     async def send(message: OutgoingMessage) -> int | None:
-        markup = InlineKeyboardMarkup.de_json(message.reply_markup, bot) if message.reply_markup else None
+        markup = None
         extra: dict[str, Any] = {}
+        raw = message.reply_markup
+        if raw and _plain_inline_keyboard(raw):
+            # The keyboard already has the Bot API's shape: handed over as JSON, it skips building one PTB
+            # object per button and serialising them back, which cost more than the send itself.
+            extra["api_kwargs"] = {"reply_markup": raw}
+        elif raw:
+            markup = InlineKeyboardMarkup.de_json(raw, bot)
         if message.paid_broadcast:
             extra["allow_paid_broadcast"] = True
         try:
@@ -62,6 +69,27 @@ def bot_sender(bot: Bot) -> Sender:
         return sent.message_id
 
     return send
+
+
+def _plain_inline_keyboard(markup: dict[str, Any]) -> bool:
+    """True for ``{"inline_keyboard": [[button, ...], ...]}`` with buttons of JSON scalars only: what PTB
+    would send back unchanged. Anything else still goes through ``InlineKeyboardMarkup`` (and its checks)."""
+    rows = markup.get("inline_keyboard")
+    if len(markup) != 1 or type(rows) is not list:
+        return False
+    for row in rows:
+        if type(row) is not list:
+            return False
+        for button in row:
+            if type(button) is not dict or type(button.get("text")) is not str:
+                return False
+            for value in button.values():
+                if type(value) not in _SCALARS:
+                    return False
+    return True
+
+
+_SCALARS = frozenset({str, int, bool})
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

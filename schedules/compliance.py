@@ -69,6 +69,10 @@ RULE_MSGIDS = (
 )
 
 
+# A nursery with no dates: what a calendar rule's cycles look like before the nursery's own dates count.
+_PROBE = Nursery(0, "", "", None, None, None, None)
+
+
 class ComplianceError(Exception):
     """A request about an obligation that cannot be honoured; ``code`` says why (for the handler)."""
 
@@ -186,30 +190,66 @@ class Compliance:
         now = self.clock.now()
         day = self.book.effective_day(now, self.tz)
         report = PlanReport()
-        nurseries = await self.store.nurseries(operated_only=True)
-        report.nurseries = len(nurseries)
+        digest_keys = await self._digest_keys(now)
+        # The digest looks at every nursery, the reminders at those with an operator (which are the ones
+        # with operators below): on a digest day one read of the register serves both.
+        nurseries = await self.store.nurseries(operated_only=not digest_keys)
+        report.nurseries = sum(1 for _nursery, operators in nurseries if operators)
         cycles = self._cycle_filter(day)
         states = await self.store.states(cycles)
         marks = await self.store.marks(cycles)
 
         wanted: list[Mark] = []
         items: dict[tuple[int, str, str], Obligation] = {}
+        never = dt.date.min
+        # The same steps as _obligation and latest_slot, with what does not depend on the nursery worked
+        # out once per rule: this loop runs for every rule of every nursery of the city.
+        prepared = [(rule, self._day_plan(rule, day)) for rule in self.book.rules]
         for nursery, operators in nurseries:
-            for rule in self.book.rules:
-                obligation = self._obligation(nursery, rule, day, states)
-                if obligation is None or obligation.done:
+            if not operators:
+                continue
+            for rule, calendar in prepared:
+                if not rule.applies_to(nursery):
                     continue
-                slot = rule.latest_slot(obligation.cycle, day)
-                if slot is None:
+                if calendar is None:
+                    cycle = rule.cycle_at(nursery, day)
+                    if cycle is None:
+                        continue
+                    slot = None
+                else:
+                    cycle, slot, send_time = calendar
+                    if cycle is None or (nursery.registered_on and nursery.registered_on > cycle.opens_on):
+                        continue
+                if (
+                    (rule.can_mark_done or rule.auto_done)
+                    and nursery.listed_on
+                    and cycle.due_on < nursery.listed_on
+                ):
                     continue
-                snoozed = obligation.snoozed_until
-                if snoozed is not None and snoozed >= self.book.send_time(slot, self.tz):
+                key = (nursery.id, rule.id, cycle.key)
+                state = states.get(key)
+                if state is not None and state.done_at is not None:
+                    continue
+                if rule.auto_done is not None and nursery.vacancies_updated_at is not None:
+                    obligation = self._with_state(nursery, rule, cycle, day, state)
+                    if obligation.done:
+                        continue
+                if calendar is None:
+                    slot = rule.latest_slot(cycle, day)
+                    if slot is None:
+                        continue
+                    send_time = self.book.send_time(slot, self.tz)
+                elif slot is None:
+                    continue
+                snoozed = state.snoozed_until if state is not None else None
+                if snoozed is not None and snoozed >= send_time:
                     continue  # "later" was pressed after this reminder day: the snoozed reminder covers it
                 for operator in operators:
-                    if marks.get((operator, *obligation.key), dt.date.min) >= slot:
+                    if marks.get((operator, *key), never) >= slot:
                         continue
-                    wanted.append(Mark(operator, nursery.id, rule.id, obligation.cycle.key, slot))
-                    items[obligation.key] = obligation
+                    wanted.append(Mark(operator, nursery.id, rule.id, cycle.key, slot))
+                    if key not in items:
+                        items[key] = self._with_state(nursery, rule, cycle, day, state)
 
         not_before = self.book.in_window(now, self.tz)
 
@@ -227,9 +267,18 @@ class Compliance:
         moved, keys = await self.store.advance_and_enqueue(wanted, build, self.outbox)
         report.reminders = len(moved)
         report.messages = len(keys)
-        report.digests = await self._plan_digest(now)
+        report.digests = await self._plan_digest(now, digest_keys, nurseries) if digest_keys else 0
         await self.store.prune_marks()
         return report
+
+    def _day_plan(self, rule: Rule, day: dt.date) -> tuple[Cycle | None, dt.date | None, dt.datetime] | None:
+        """For a calendar rule, its cycle live on ``day`` for a nursery registered in time, that cycle's
+        latest reminder day and its send time; None for a rule whose cycles depend on the nursery."""
+        if rule.schedule.kind == "after":
+            return None
+        cycle = rule.cycle_at(_PROBE, day)
+        slot = rule.latest_slot(cycle, day) if cycle is not None else None
+        return cycle, slot, self.book.send_time(slot or day, self.tz)
 
     def _reminder_message(
         self, recipient: int, obligations: Sequence[Obligation], day: dt.date, not_before: dt.datetime
@@ -249,22 +298,26 @@ class Compliance:
             not_before=not_before,
         )
 
-    async def _plan_digest(self, now: dt.datetime) -> int:
+    async def _digest_keys(self, now: dt.datetime) -> dict[str, int]:
+        """This week's digests not enqueued yet (outbox key: recipient); empty before the digest day."""
         local = now.astimezone(self.tz)
         weekday = local.isoweekday()
         if weekday < self.book.digest_weekday or (
             weekday == self.book.digest_weekday and local.time() < self.book.send_at
         ):
-            return 0
-        year, week, _weekday = local.isocalendar()
-        label = f"{year}-W{week:02d}"
+            return {}
+        label = _week_label(local)
         staff = await self.store.commission_staff(self.admin_ids)
         keys = {f"digest:{person}:{label}": person for person in staff}
         existing = await self.outbox.existing_keys(list(keys))
-        missing = [k for k in keys if k not in existing]
-        if not missing:
-            return 0
-        overdue = await self.overdue()
+        return {k: person for k, person in keys.items() if k not in existing}
+
+    async def _plan_digest(
+        self, now: dt.datetime, keys: dict[str, int], nurseries: list[tuple[Nursery, tuple[int, ...]]]
+    ) -> int:
+        label = _week_label(now.astimezone(self.tz))
+        missing = list(keys)
+        overdue = await self.overdue(nurseries=nurseries)
         if not overdue:
             return 0
         districts = collections.Counter(
@@ -436,15 +489,23 @@ class Compliance:
         return self._with_state(nursery, rule, found, today, states.get((institution_id, rule_id, cycle)))
 
     # -- the commission: /overdue and the digest -----------------------------------------------------
-    async def overdue(self) -> list[Obligation]:
-        """Obligations overdue long enough to be escalated, every nursery of the register, by district."""
+    async def overdue(
+        self, *, nurseries: list[tuple[Nursery, tuple[int, ...]]] | None = None
+    ) -> list[Obligation]:
+        """Obligations overdue long enough to be escalated, every nursery of the register, by district.
+        ``nurseries``: the whole register, when the caller has just read it."""
         today = self.today()
-        nurseries = await self.store.nurseries()
+        if nurseries is None:
+            nurseries = await self.store.nurseries()
         states = await self.store.states(self._cycle_filter(today))
         found = []
         escalating = [r for r in self.book.rules if r.escalate_after_days is not None]
         for nursery, _operators in nurseries:
             for rule in escalating:
+                # Most obligations are nowhere near escalation: the cycle's due date alone rules them out.
+                cycle = rule.cycle_at(nursery, today) if rule.applies_to(nursery) else None
+                if cycle is None or (today - cycle.due_on).days <= (rule.escalate_after_days or 0):
+                    continue
                 obligation = self._obligation(nursery, rule, today, states)
                 if obligation is not None and obligation.escalated:
                     found.append(obligation)
@@ -498,6 +559,11 @@ class Compliance:
                 if cycle is not None:
                     pairs.add((rule.id, cycle.key))
         return CycleFilter(frozenset(pairs), frozenset(whole))
+
+
+def _week_label(local: dt.datetime) -> str:
+    year, week, _weekday = local.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def _snooze_prefix(key: ObligationKey) -> str:

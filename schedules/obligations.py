@@ -30,7 +30,7 @@ from bot.clock import Clock, utcnow
 from bot.directory.models import Institution, InstitutionOperator
 from bot.storage.db import Database
 from bot.storage.types import UTCDateTime
-from schedules.outbox import NewMessage, Outbox, chunked, dialect_insert
+from schedules.outbox import NewMessage, Outbox, dialect_insert, insert_rows
 from schedules.rules import Nursery
 
 # Marks of cycles nobody has touched for this long are dropped: no rule looks back further than a year.
@@ -201,10 +201,12 @@ class ObligationStore:
             links = links.where(OPERATORS.c.institution_id.in_(wanted))
         operators: dict[int, list[int]] = {}
         async with self._db.engine.connect() as conn:
-            for institution_id, user_id in await conn.execute(links):
+            # ``all()`` rather than iterating the result: one call instead of one per row.
+            for institution_id, user_id in (await conn.execute(links)).all():
                 operators.setdefault(institution_id, []).append(user_id)
-            rows = list(await conn.execute(stmt))
+            rows = (await conn.execute(stmt)).all()
         tz = self._tz
+        no_operators: tuple[int, ...] = ()
         # Positional access: this runs for every nursery of the city on every planning run.
         return [
             (
@@ -219,9 +221,9 @@ class ObligationStore:
                     r[7],
                     r[8].astimezone(tz).date() if r[8] else None,
                 ),
-                tuple(operators.get(r[0], ())),
+                tuple(operators[r[0]]) if r[0] in operators else no_operators,
             )
-            for r in map(tuple, rows)
+            for r in rows
         ]
 
     async def commission_staff(self, admin_ids: Iterable[int]) -> list[int]:
@@ -303,10 +305,8 @@ class ObligationStore:
             MARKS.c.recipient_id, MARKS.c.institution_id, MARKS.c.rule_id, MARKS.c.cycle, MARKS.c.last_slot_on
         )
         async with self._db.engine.connect() as conn:
-            return {
-                (r[0], r[1], r[2], r[3]): r[4]
-                for r in await conn.execute(stmt.where(cycles.condition(MARKS)))
-            }
+            rows = (await conn.execute(stmt.where(cycles.condition(MARKS)))).all()
+        return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
 
     async def advance_and_enqueue(
         self,
@@ -325,27 +325,25 @@ class ObligationStore:
         now = self._clock.now()
         by_key = {m.key: m for m in wanted}
         moved: list[Mark] = []
-        insert = dialect_insert(self._db, MARKS)
-        stmt = insert.on_conflict_do_update(
-            index_elements=["recipient_id", "institution_id", "rule_id", "cycle"],
-            set_={"last_slot_on": insert.excluded.last_slot_on, "updated_at": now},
-            where=MARKS.c.last_slot_on < insert.excluded.last_slot_on,
-        ).returning(MARKS.c.recipient_id, MARKS.c.institution_id, MARKS.c.rule_id, MARKS.c.cycle)
+        columns = ("recipient_id", "institution_id", "rule_id", "cycle", "last_slot_on", "updated_at")
         async with self._db.engine.begin() as conn:
-            for chunk in chunked(list(by_key.values()), 2000):
-                rows = [
-                    {
-                        "recipient_id": m.recipient_id,
-                        "institution_id": m.institution_id,
-                        "rule_id": m.rule_id,
-                        "cycle": m.cycle,
-                        "last_slot_on": m.slot_on,
-                        "updated_at": now,
-                    }
-                    for m in chunk
-                ]
-                for row in await conn.execute(stmt, rows):
-                    moved.append(by_key[(row[0], row[1], row[2], row[3])])
+            found = await insert_rows(
+                conn,
+                MARKS,
+                columns,
+                [
+                    (m.recipient_id, m.institution_id, m.rule_id, m.cycle, m.slot_on, now)
+                    for m in by_key.values()
+                ],
+                conflict=(
+                    '("recipient_id", "institution_id", "rule_id", "cycle") DO UPDATE SET '
+                    '"last_slot_on" = excluded."last_slot_on", "updated_at" = excluded."updated_at" '
+                    f'WHERE "{MARKS.name}"."last_slot_on" < excluded."last_slot_on"'
+                ),
+                returning=columns[:4],
+            )
+            for row in found:
+                moved.append(by_key[(row[0], row[1], row[2], row[3])])
             keys = await outbox.enqueue_many(build(moved), conn=conn)
         return moved, keys
 

@@ -54,6 +54,8 @@ PRIORITY_BROADCAST = 100
 MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 200
 _CHUNK = 400  # rows per INSERT: well under SQLite's bound-parameter limit
+# insert_rows statements by (dialect, table, columns, conflict, returning, rows).
+_INSERTS: dict[tuple[Any, ...], str] = {}
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -149,7 +151,8 @@ class OutboxEntry:
 
     @classmethod
     def from_row(cls, row: Any) -> OutboxEntry:
-        m = row._mapping
+        # A plain dict: looking up twenty columns by name through the row's mapping costs more.
+        m = row._asdict()
         return cls(
             id=m["id"],
             key=m["key"],
@@ -179,9 +182,97 @@ def dialect_insert(db: Database, table: Table) -> Any:
     return (postgresql.insert if db.is_postgres else sqlite.insert)(table)
 
 
+async def insert_rows(
+    conn: Any,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    conflict: str,
+    returning: Sequence[str],
+    params_per_statement: int = 12_000,
+) -> list[Any]:
+    """``INSERT ... VALUES (...), (...) ON CONFLICT <conflict> RETURNING <returning>`` of ``rows`` (values
+    in ``columns`` order), in as few statements as the databases' bound-parameter limits allow.
+
+    Planning writes tens of thousands of rows at once; through a Core ``insert`` SQLAlchemy builds and
+    type-processes a parameter set per row, which cost more than the database's own work. Here each
+    column's bind processor (the column type's own, so values are stored exactly as Core stores them) runs
+    once per distinct value, and one statement carries hundreds of rows.
+    """
+    if not rows:
+        return []
+    dialect = conn.dialect
+    processors: list[tuple[Any, bool, dict[Any, Any]]] = []
+    for name in columns:
+        column_type = table.c[name].type
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        # JSON values are dicts (not hashable) and rarely repeat: processed row by row.
+        processors.append((processor, isinstance(column_type, JSON), {}))
+    width = len(columns)
+    per_statement = max(1, params_per_statement // width)
+    names = ", ".join(f'"{c}"' for c in columns)
+    tail = f" ON CONFLICT {conflict} RETURNING " + ", ".join(f'"{c}"' for c in returning)
+    if dialect.paramstyle == "numeric_dollar":
+        holder = "${}".format
+    elif dialect.paramstyle == "qmark":
+        holder = "?".format
+    else:  # pragma: no cover - the project runs on SQLite (aiosqlite) and PostgreSQL (asyncpg) only
+        raise NotImplementedError(f"insert_rows: paramstyle {dialect.paramstyle}")
+    found: list[Any] = []
+    for chunk in chunked(rows, per_statement):
+        shape = (dialect.name, table.name, tuple(columns), conflict, tuple(returning), len(chunk))
+        sql = _INSERTS.get(shape)
+        if sql is None:
+            numbers = iter(range(1, width * len(chunk) + 1))
+            values = ", ".join(
+                "(" + ", ".join(holder(next(numbers)) for _c in range(width)) + ")" for _r in chunk
+            )
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES {values}{tail}'
+            if len(_INSERTS) > 64:
+                _INSERTS.clear()
+            _INSERTS[shape] = sql
+        params: list[Any] = []
+        for row in chunk:
+            for c, value in enumerate(row):
+                processor, unhashable, memo = processors[c]
+                if processor is not None:
+                    if unhashable and value is not None:
+                        value = processor(value)
+                    elif value is not None or unhashable:  # a JSON None is stored as JSON null
+                        try:
+                            value = memo[value]
+                        except KeyError:
+                            value = memo[value] = processor(value)
+                params.append(value)
+        # Straight to the driver: SQLAlchemy would parse and compile a statement of thousands of
+        # parameters again for every new chunk size.
+        found.extend(await conn.exec_driver_sql(sql, tuple(params)))
+    return found
+
+
 def chunked(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+_INSERT_COLUMNS = (
+    "key",
+    "kind",
+    "recipient_id",
+    "state",
+    "priority",
+    "attempts",
+    "next_attempt_at",
+    "text",
+    "template",
+    "params",
+    "reply_markup",
+    "parse_mode",
+    "campaign_id",
+    "created_at",
+    "updated_at",
+)
 
 
 class Outbox:
@@ -211,38 +302,32 @@ class Outbox:
 
     async def _insert(self, conn: Any, messages: Sequence[NewMessage]) -> list[str]:
         now = self._clock.now()
-        inserted: list[str] = []
+        pending = OutboxState.PENDING.value
         unique = {m.key: m for m in messages}
-        for chunk in chunked(list(unique.values())):
-            rows = [
-                {
-                    "key": m.key,
-                    "kind": m.kind,
-                    "recipient_id": m.recipient_id,
-                    "state": OutboxState.PENDING.value,
-                    "priority": m.priority,
-                    "attempts": 0,
-                    "next_attempt_at": max(now, m.not_before) if m.not_before else now,
-                    "text": m.text,
-                    "template": m.template,
-                    "params": m.params,
-                    "reply_markup": m.reply_markup,
-                    "parse_mode": m.parse_mode,
-                    "campaign_id": m.campaign_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for m in chunk
-            ]
-            # One statement for every chunk, executed with many parameter sets: SQLAlchemy compiles it
-            # once and batches the VALUES itself ("insertmanyvalues"), RETURNING included.
-            stmt = (
-                dialect_insert(self._db, OUTBOX)
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(OUTBOX.c.key)
+        rows = [
+            (
+                m.key,
+                m.kind,
+                m.recipient_id,
+                pending,
+                m.priority,
+                0,
+                max(now, m.not_before) if m.not_before else now,
+                m.text,
+                m.template,
+                m.params,
+                m.reply_markup,
+                m.parse_mode,
+                m.campaign_id,
+                now,
+                now,
             )
-            inserted.extend((await conn.execute(stmt, rows)).scalars())
-        return inserted
+            for m in unique.values()
+        ]
+        found = await insert_rows(
+            conn, OUTBOX, _INSERT_COLUMNS, rows, conflict='("key") DO NOTHING', returning=("key",)
+        )
+        return [row[0] for row in found]
 
     # -- the dispatcher's side -----------------------------------------------------------------
     async def claim(self, worker: str, limit: int) -> list[OutboxEntry]:

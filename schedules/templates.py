@@ -37,11 +37,12 @@ class RenderContext:
     now: dt.datetime
     tz: zoneinfo.ZoneInfo
 
-    @property
+    # Cached: a coalesced reminder asks for these once per line, and the context is fixed per message.
+    @functools.cached_property
     def today(self) -> dt.date:
         return self.now.astimezone(self.tz).date()
 
-    @property
+    @functools.cached_property
     def _(self) -> Translate:
         return translator(self.locale)
 

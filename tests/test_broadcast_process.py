@@ -31,10 +31,11 @@ pytestmark = pytest.mark.slow
 
 RATE = 50
 SEED = 20261123
-TEXT = "<b>厦门市卫健委</b>：本周六起各社区卫生服务中心开放婴幼儿流感疫苗预约。"
-# Server timestamps carry the loopback's jitter: a message paced exactly one second after another can
-# arrive a few milliseconds early relative to it. The cap is checked over windows this much shorter.
-JITTER = 0.05
+TEXT = "<b>厦门市卫健委</b>：婴幼儿照护指导信息（演练）。"
+# Server timestamps carry the transport's jitter: the pacer spaces the sends, but on a busy two-core
+# machine (bot, test, database and server processes) one request can be held up for a tenth of a second
+# and arrive just before the next, so the cap is checked over windows this much shorter than a second.
+JITTER = 0.15
 
 
 class SeededFaults:
