@@ -359,20 +359,29 @@ async def start_broadcast(update: Update, context: CareBotContext) -> int:
     return TEXT
 
 
-async def change_text_button(update: Update, context: CareBotContext) -> int:
-    """Ask for a new text for an existing draft."""
+async def _open_draft_for_input(update: Update, context: CareBotContext) -> tuple[Campaign, Translate] | None:
+    """For a button that asks for typed input about a draft: the draft, remembered for the next message."""
     query = update.callback_query
     assert query is not None
     found = await _campaign_for_button(update, context)
     if found is None:
-        return ConversationHandler.END
+        return None
     await query.answer()
     _verb, campaign, _arg = found
     _locale, _, _profile = await user_locale(update, context)
     if campaign.state is not CampaignState.DRAFT:
         await reply(update, error_text(_, BroadcastError("not_draft"), context.services))
-        return ConversationHandler.END
+        return None
     _draft_data(context)[DRAFT_KEY] = campaign.id
+    return campaign, _
+
+
+async def change_text_button(update: Update, context: CareBotContext) -> int:
+    """Ask for a new text for an existing draft."""
+    opened = await _open_draft_for_input(update, context)
+    if opened is None:
+        return ConversationHandler.END
+    campaign, _ = opened
     await reply(update, _("Send the new text for broadcast #{id}, or /cancel.", id=campaign.id))
     return TEXT
 
@@ -443,18 +452,10 @@ async def _panel(
 # -- choosing a time -------------------------------------------------------------------------------
 async def choose_time_button(update: Update, context: CareBotContext) -> int:
     """Ask for the moment to send at."""
-    query = update.callback_query
-    assert query is not None
-    found = await _campaign_for_button(update, context)
-    if found is None:
+    opened = await _open_draft_for_input(update, context)
+    if opened is None:
         return ConversationHandler.END
-    await query.answer()
-    _verb, campaign, _arg = found
-    _locale, _, _profile = await user_locale(update, context)
-    if campaign.state is not CampaignState.DRAFT:
-        await reply(update, error_text(_, BroadcastError("not_draft"), context.services))
-        return ConversationHandler.END
-    _draft_data(context)[DRAFT_KEY] = campaign.id
+    campaign, _ = opened
     await reply(
         update,
         _(

@@ -28,6 +28,11 @@ class FilingQuestion(filters.MessageFilter):
         return bool(message.text) and is_filing_question(message.text or "")
 
 
+def _district_rows(context: CareBotContext, age: str) -> list[list[tuple[str, str]]]:
+    districts = context.services.settings.districts
+    return [[(d, f"nb:d:{age}:{d}") for d in districts[i : i + 3]] for i in range(0, len(districts), 3)]
+
+
 def _age(value: str) -> int | None:
     return None if value == ANY_AGE else int(value)
 
@@ -57,9 +62,7 @@ async def age_chosen(update: Update, context: CareBotContext) -> None:
     await reply(
         update, _("Share your location with the button below (it is used once and not stored)."), share
     )
-    districts = context.services.settings.districts
-    rows = [[(d, f"nb:d:{age}:{d}") for d in districts[i : i + 3]] for i in range(0, len(districts), 3)]
-    await reply(update, _("Or pick a district:"), keyboard(rows))
+    await reply(update, _("Or pick a district:"), keyboard(_district_rows(context, age)))
 
 
 async def location_shared(update: Update, context: CareBotContext) -> None:
@@ -121,9 +124,9 @@ async def _show(
             if offset
             else _("I found no nursery with a class for that age within 30 km. Pick a district instead:")
         )
-        districts = context.services.settings.districts
-        rows = [[(d, f"nb:d:{age}:{d}") for d in districts[i : i + 3]] for i in range(0, len(districts), 3)]
-        await reply(update, text, keyboard(rows) if not offset else ReplyKeyboardRemove())
+        await reply(
+            update, text, keyboard(_district_rows(context, age)) if not offset else ReplyKeyboardRemove()
+        )
         return
     if remove_keyboard:
         await reply(update, _("Thanks, searching near you."), ReplyKeyboardRemove())
