@@ -204,15 +204,9 @@ def _int(raw: str) -> int | None:
 
 
 def _fee(raw: str) -> int | None:
-    value = _number_text(raw)
-    if not value:
+    number = _float(raw)
+    if number is None:
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise _Invalid("not_a_number", f"{raw.strip()!r} is not a number") from None
-    if not math.isfinite(number):
-        raise _Invalid("not_a_number", f"{raw.strip()!r} is not a number")
     if number < 0:
         raise _Invalid("negative", f"{raw.strip()!r} is negative")
     return int(number + 0.5)

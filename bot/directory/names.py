@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+
+from knowledge.text import to_simplified
 
 # What people put around a nursery's name when asking about its filing. Only the start and the end of
 # the question are trimmed, so a name that happens to contain one of these words keeps it.
@@ -51,19 +52,6 @@ GENERIC_BIGRAMS = frozenset(
         "管中",
     }
 )
-
-
-@lru_cache(maxsize=1)
-def _t2s() -> object:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> str:
-    converter = _t2s()
-    result: str = converter.convert(text)  # type: ignore[attr-defined]
-    return result
 
 
 def name_key(text: str) -> str:
