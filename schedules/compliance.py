@@ -13,11 +13,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot import audit
+from bot.batch import collector_paused
 from bot.clock import Clock
 from bot.i18n import N_, Translate
 from bot.settings import Settings
 from bot.storage.db import Database
-from schedules.obligations import CycleFilter, Mark, ObligationKey, ObligationStore, StateRow, nursery_from
+from schedules.obligations import (
+    EMPTY_LEDGER,
+    CycleFilter,
+    LedgerUpdate,
+    ObligationKey,
+    ObligationStore,
+    StateRow,
+    nursery_from,
+)
 from schedules.outbox import PRIORITY_DIGEST, PRIORITY_REMINDER, NewMessage, Outbox
 from schedules.rules import Cycle, Nursery, Rule, RuleBook, default_rules
 from schedules.templates import RenderContext, Rendered, template
@@ -187,6 +196,10 @@ class Compliance:
         """Enqueue every reminder due by now that has not been planned yet, coalesced per operator, and
         the commission's weekly digest. Running it again, or after an outage, adds nothing twice: each
         obligation's newest reminder day is sent once, the missed older ones are not."""
+        with collector_paused():
+            return await self._plan()
+
+    async def _plan(self) -> PlanReport:
         now = self.clock.now()
         day = self.book.effective_day(now, self.tz)
         report = PlanReport()
@@ -195,19 +208,17 @@ class Compliance:
         # with operators below): on a digest day one read of the register serves both.
         nurseries = await self.store.nurseries(operated_only=not digest_keys)
         report.nurseries = sum(1 for _nursery, operators in nurseries if operators)
-        cycles = self._cycle_filter(day)
-        states = await self.store.states(cycles)
-        marks = await self.store.marks(cycles)
+        states = await self.store.states(self._cycle_filter(day))
+        ledgers = await self.store.ledgers()
 
-        wanted: list[Mark] = []
-        items: dict[tuple[int, str, str], Obligation] = {}
-        never = dt.date.min
+        updates: list[LedgerUpdate] = []
         # The same steps as _obligation and latest_slot, with what does not depend on the nursery worked
         # out once per rule: this loop runs for every rule of every nursery of the city.
         prepared = [(rule, self._day_plan(rule, day)) for rule in self.book.rules]
         for nursery, operators in nurseries:
             if not operators:
                 continue
+            due: list[tuple[Rule, Cycle, str]] = []
             for rule, calendar in prepared:
                 if not rule.applies_to(nursery):
                     continue
@@ -226,8 +237,7 @@ class Compliance:
                     and cycle.due_on < nursery.listed_on
                 ):
                     continue
-                key = (nursery.id, rule.id, cycle.key)
-                state = states.get(key)
+                state = states.get((nursery.id, rule.id, cycle.key))
                 if state is not None and state.done_at is not None:
                     continue
                 if rule.auto_done is not None and nursery.vacancies_updated_at is not None:
@@ -235,65 +245,70 @@ class Compliance:
                     if obligation.done:
                         continue
                 if calendar is None:
-                    slot = rule.latest_slot(cycle, day)
-                    if slot is None:
+                    latest = rule.latest_slot(cycle, day)
+                    if latest is None:
                         continue
-                    send_time = self.book.send_time(slot, self.tz)
+                    slot = latest.isoformat()
+                    send_time = self.book.send_time(latest, self.tz)
                 elif slot is None:
                     continue
                 snoozed = state.snoozed_until if state is not None else None
                 if snoozed is not None and snoozed >= send_time:
                     continue  # "later" was pressed after this reminder day: the snoozed reminder covers it
-                for operator in operators:
-                    if marks.get((operator, *key), never) >= slot:
-                        continue
-                    wanted.append(Mark(operator, nursery.id, rule.id, cycle.key, slot))
-                    if key not in items:
-                        items[key] = self._with_state(nursery, rule, cycle, day, state)
+                due.append((rule, cycle, slot))
+            if not due:
+                continue
+            for operator in operators:
+                ledger = ledgers.get((operator, nursery.id), EMPTY_LEDGER)
+                fresh = [d for d in due if not ledger.covers(d[0].id, d[1].key, d[2])]
+                if not fresh:
+                    continue
+                advanced = ledger.advanced((rule.id, cycle.key, slot) for rule, cycle, slot in fresh)
+                updates.append(LedgerUpdate(operator, nursery.id, advanced, (nursery, fresh)))
 
         not_before = self.book.in_window(now, self.tz)
 
-        def build(moved: list[Mark]) -> list[NewMessage]:
-            per_recipient: dict[int, list[Obligation]] = collections.defaultdict(list)
-            for mark in moved:
-                per_recipient[mark.recipient_id].append(
-                    items[(mark.institution_id, mark.rule_id, mark.cycle)]
+        def build(moved: list[LedgerUpdate]) -> list[NewMessage]:
+            per_recipient: dict[int, list[tuple[Nursery, Rule, Cycle]]] = collections.defaultdict(list)
+            for update in moved:
+                nursery, fresh = update.payload
+                per_recipient[update.recipient_id].extend(
+                    (nursery, rule, cycle) for rule, cycle, _slot in fresh
                 )
+            label = day.isoformat()
             return [
-                self._reminder_message(recipient, obligations, day, not_before)
-                for recipient, obligations in sorted(per_recipient.items())
+                self._reminder_message(recipient, reminders, label, not_before)
+                for recipient, reminders in sorted(per_recipient.items())
             ]
 
-        moved, keys = await self.store.advance_and_enqueue(wanted, build, self.outbox)
-        report.reminders = len(moved)
+        moved, keys = await self.store.advance_and_enqueue(updates, build, self.outbox)
+        report.reminders = sum(len(update.payload[1]) for update in moved)
         report.messages = len(keys)
         report.digests = await self._plan_digest(now, digest_keys, nurseries) if digest_keys else 0
-        await self.store.prune_marks()
+        await self.store.prune_ledgers()
         return report
 
-    def _day_plan(self, rule: Rule, day: dt.date) -> tuple[Cycle | None, dt.date | None, dt.datetime] | None:
+    def _day_plan(self, rule: Rule, day: dt.date) -> tuple[Cycle | None, str | None, dt.datetime] | None:
         """For a calendar rule, its cycle live on ``day`` for a nursery registered in time, that cycle's
-        latest reminder day and its send time; None for a rule whose cycles depend on the nursery."""
+        latest reminder day (ISO) and its send time; None for a rule whose cycles depend on the nursery."""
         if rule.schedule.kind == "after":
             return None
         cycle = rule.cycle_at(_PROBE, day)
         slot = rule.latest_slot(cycle, day) if cycle is not None else None
-        return cycle, slot, self.book.send_time(slot or day, self.tz)
+        return cycle, slot.isoformat() if slot else None, self.book.send_time(slot or day, self.tz)
 
     def _reminder_message(
-        self, recipient: int, obligations: Sequence[Obligation], day: dt.date, not_before: dt.datetime
+        self, recipient: int, reminders: list[tuple[Nursery, Rule, Cycle]], day: str, not_before: dt.datetime
     ) -> NewMessage:
-        obligations = sorted(obligations, key=lambda o: (o.cycle.due_on, o.nursery.id, o.rule.id))
+        reminders.sort(key=lambda r: (r[2].due_on, r[0].id, r[1].id))
         # The key names the reminders it carries, so two planners that split a run never collide.
-        digest = hashlib.sha1("|".join(":".join(map(str, o.key)) for o in obligations).encode()).hexdigest()[
-            :12
-        ]
+        names = "|".join(f"{nursery.id}:{rule.id}:{cycle.key}" for nursery, rule, cycle in reminders)
         return NewMessage(
-            key=f"reminders:{recipient}:{day.isoformat()}:{digest}",
+            key=f"reminders:{recipient}:{day}:{hashlib.sha1(names.encode()).hexdigest()[:12]}",
             recipient_id=recipient,
             kind="reminder",
             template=REMINDER_TEMPLATE,
-            params={"items": [_item(o) for o in obligations]},
+            params={"items": [_item(*reminder) for reminder in reminders]},
             priority=PRIORITY_REMINDER,
             not_before=not_before,
         )
@@ -351,9 +366,9 @@ class Compliance:
         day = self.book.effective_day(now, self.tz)
         end = self.today(now) + dt.timedelta(days=days)
         nurseries = await self.store.nurseries(credit_code=credit_code, operated_only=credit_code is None)
-        cycles = self._cycle_filter(day)
-        states = await self.store.states(cycles, institution_ids=[n.id for n, _ in nurseries])
-        marks = await self.store.marks(cycles)
+        ids = [n.id for n, _ in nurseries]
+        states = await self.store.states(self._cycle_filter(day), institution_ids=ids)
+        ledgers = await self.store.ledgers(institution_ids=ids)
         planned: list[PlannedReminder] = []
         for nursery, operators in nurseries:
             for rule in self.book.rules:
@@ -364,10 +379,9 @@ class Compliance:
                     slot = rule.latest_slot(current.cycle, day)
                     if slot is not None:
                         for operator in operators or (None,):
-                            sent = (
-                                operator is not None
-                                and marks.get((operator, *current.key), dt.date.min) >= slot
-                            )
+                            sent = operator is not None and ledgers.get(
+                                (operator, nursery.id), EMPTY_LEDGER
+                            ).covers(rule.id, current.cycle.key, slot.isoformat())
                             planned.append(
                                 self._planned(
                                     current,
@@ -456,7 +470,7 @@ class Compliance:
                 recipient_id=user_id,
                 kind="reminder",
                 template=REMINDER_TEMPLATE,
-                params={"items": [_item(obligation)]},
+                params={"items": [_item(obligation.nursery, obligation.rule, obligation.cycle)]},
                 priority=PRIORITY_REMINDER,
                 not_before=until,
             )
@@ -570,18 +584,26 @@ def _snooze_prefix(key: ObligationKey) -> str:
     return f"snooze:{key[0]}:{key[1]}:{key[2]}:"
 
 
-def _item(o: Obligation) -> dict[str, Any]:
-    """An obligation as an outbox row carries it: enough to render it in any language later."""
+def _item(nursery: Nursery, rule: Rule, cycle: Cycle) -> dict[str, Any]:
+    """An obligation as an outbox row carries it: enough to render it in any language later. The rule's
+    title and message are looked up when it is rendered (see ``rule_texts``)."""
     return {
-        "institution_id": o.nursery.id,
-        "name": o.nursery.name,
-        "rule": o.rule.id,
-        "cycle": o.cycle.key,
-        "title": o.rule.title,
-        "message": o.rule.message,
-        "due": o.cycle.due_on.isoformat(),
-        "can_mark_done": o.rule.can_mark_done,
+        "institution_id": nursery.id,
+        "name": nursery.name,
+        "rule": rule.id,
+        "cycle": cycle.key,
+        "due": cycle.due_on.isoformat(),
+        "can_mark_done": rule.can_mark_done,
     }
+
+
+def rule_texts(item: dict[str, Any]) -> tuple[str, str] | None:
+    """The (title, message) msgids of a carried obligation: those of its rule in the rules file, or those
+    the item carries itself (rows planned before items stopped carrying them). None: the rule is gone."""
+    if "title" in item and "message" in item:
+        return str(item["title"]), str(item["message"])
+    rule = default_rules().rule(str(item.get("rule")))
+    return (rule.title, rule.message) if rule is not None else None
 
 
 def button_data(prefix: str, institution_id: int, rule_id: str, cycle: str) -> str:
@@ -631,17 +653,17 @@ def describe(o: Obligation, context: RenderContext) -> str:
 def obligation_buttons(obligations: Sequence[Obligation], context: RenderContext) -> dict[str, Any]:
     """The Done / Remind me later buttons of the open obligations among ``obligations``, numbered."""
     return reminder_buttons(
-        [_item(o) for o in obligations if not o.done],
+        [_item(o.nursery, o.rule, o.cycle) for o in obligations if not o.done],
         context,
         numbers=[i for i, o in enumerate(obligations, start=1) if not o.done],
     )
 
 
-def obligation_text(item: dict[str, Any], context: RenderContext) -> str:
-    """The title, the message and the status of one carried obligation."""
+def obligation_text(item: dict[str, Any], texts: tuple[str, str], context: RenderContext) -> str:
+    """The title, the message (``texts``, see ``rule_texts``) and the status of one carried obligation."""
     _: Translate = context._
     due = dt.date.fromisoformat(item["due"])
-    title, message = item["title"], item["message"]
+    title, message = texts
     text = _(message, name=item["name"], due=context.date(due))
     return f"{_(title)}\n{text}\n{status_line(due, context.today, context)}"
 
@@ -666,16 +688,20 @@ def reminder_buttons(
 
 @template(REMINDER_TEMPLATE)
 def render_reminders(params: dict[str, Any], context: RenderContext) -> Rendered | None:
-    """One reminder, or several coalesced into one message ("3 deadlines need your attention")."""
-    items = list(params.get("items") or [])
-    if not items:
+    """One reminder, or several coalesced into one message ("3 deadlines need your attention"). An item
+    whose rule has left the rules file since it was planned is left out."""
+    known = [(item, texts) for item in params.get("items") or [] if (texts := rule_texts(item)) is not None]
+    if not known:
         return None
+    items = [item for item, _texts in known]
     _ = context._
-    if len(items) == 1:
-        text = "⏰ " + obligation_text(items[0], context)
+    if len(known) == 1:
+        text = "⏰ " + obligation_text(*known[0], context)
     else:
-        header = _("{n} deadlines need your attention:", n=len(items))
-        body = "\n\n".join(f"{i}. {obligation_text(item, context)}" for i, item in enumerate(items, start=1))
+        header = _("{n} deadlines need your attention:", n=len(known))
+        body = "\n\n".join(
+            f"{i}. {obligation_text(item, texts, context)}" for i, (item, texts) in enumerate(known, start=1)
+        )
         text = f"⏰ {header}\n\n{body}"
     text += "\n\n" + _("/tasks lists all your deadlines.")
     return Rendered(text, reminder_buttons(items, context))

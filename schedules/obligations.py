@@ -1,22 +1,22 @@
-"""Storage of compliance obligations: their state per cycle (done, snoozed), the last reminder day each
-operator was sent for each, and the reads the planner needs (nurseries with operators, commission staff).
+"""Storage of compliance obligations: their state per cycle (done, snoozed), the latest reminder day each
+operator was sent of each (a ledger per operator and nursery), and the reads the planner needs (nurseries with operators, commission staff).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    Date,
     ForeignKey,
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
     and_,
     delete,
@@ -33,11 +33,11 @@ from bot.storage.types import UTCDateTime
 from schedules.outbox import NewMessage, Outbox, dialect_insert, insert_rows
 from schedules.rules import Nursery
 
-# Marks of cycles nobody has touched for this long are dropped: no rule looks back further than a year.
-MARK_RETENTION = dt.timedelta(days=400)
+# Ledgers nobody has touched for this long are dropped: no rule looks back further than a year.
+LEDGER_RETENTION = dt.timedelta(days=400)
 
 ObligationKey = tuple[int, str, str]  # (institution id, rule id, cycle key)
-MarkKey = tuple[int, int, str, str]  # (recipient id, institution id, rule id, cycle key)
+LedgerKey = tuple[int, int]  # (recipient id, institution id)
 
 
 class ObligationState(SQLModel, table=True):
@@ -66,29 +66,33 @@ class ObligationState(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
-class ObligationReminder(SQLModel, table=True):
-    """The last reminder day an operator was sent for a duty's cycle: what makes planning idempotent."""
+class ReminderLedger(SQLModel, table=True):
+    """What one operator has been reminded of about one nursery: for each rule, the cycle and the latest
+    reminder day sent. One row per operator and nursery, rewritten under a version guard: what makes
+    planning idempotent, and exactly-once when two planners race."""
 
-    __tablename__ = "obligation_reminders"
+    __tablename__ = "reminder_ledgers"
     __table_args__ = ({"info": {"personal_key": "recipient_id", "on_forget": "delete"}},)
 
     recipient_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     institution_id: int = Field(
         sa_column=Column(
             Integer,
-            ForeignKey("institutions.id", ondelete="CASCADE", name="fk_obligation_reminders_institution_id"),
+            ForeignKey("institutions.id", ondelete="CASCADE", name="fk_reminder_ledgers_institution_id"),
             primary_key=True,
             autoincrement=False,
         )
     )
-    rule_id: str = Field(sa_column=Column(String(24), primary_key=True))
-    cycle: str = Field(sa_column=Column(String(16), primary_key=True))
-    last_slot_on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    # Per rule, the cycle and the ISO date of the latest reminder day sent: ";annual_report=2027@2027-06-16;"
+    # (see Ledger). Plain text rather than JSON: every planning run reads every ledger, and a substring
+    # test answers the common question, "was this reminder sent?", without decoding anything.
+    sent: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 STATES: Table = ObligationState.__table__  # type: ignore[attr-defined]
-MARKS: Table = ObligationReminder.__table__  # type: ignore[attr-defined]
+LEDGERS: Table = ReminderLedger.__table__  # type: ignore[attr-defined]
 INSTITUTIONS: Table = Institution.__table__  # type: ignore[attr-defined]
 OPERATORS: Table = InstitutionOperator.__table__  # type: ignore[attr-defined]
 
@@ -100,19 +104,70 @@ class StateRow:
     snoozed_until: dt.datetime | None
 
 
+class Ledger:
+    """A reminder ledger as read: its version and, per rule, the cycle and latest reminder day sent.
+
+    The text form is ``;rule=cycle@YYYY-MM-DD;rule=cycle@YYYY-MM-DD;`` (rule ids and cycle keys hold none
+    of ``;=@``). ISO dates compare correctly as strings.
+    """
+
+    __slots__ = ("_entries", "text", "version")
+
+    def __init__(self, version: int, text: str) -> None:
+        self.version = version
+        self.text = text
+        self._entries: dict[str, tuple[str, str]] | None = None
+
+    @classmethod
+    def of(cls, version: int, entries: Mapping[str, tuple[str, str]]) -> Ledger:
+        text = "".join([f";{rule}={cycle}@{slot}" for rule, (cycle, slot) in entries.items()])
+        return cls(version, text + ";" if text else "")
+
+    def entries(self) -> dict[str, tuple[str, str]]:
+        """{rule id: (cycle key, ISO date of the latest reminder day sent)}."""
+        if self._entries is None:
+            found = {}
+            for part in self.text.split(";"):
+                rule, _, rest = part.partition("=")
+                cycle, _, slot = rest.partition("@")
+                if rule and slot:
+                    found[rule] = (cycle, slot)
+            self._entries = found
+        return self._entries
+
+    def covers(self, rule_id: str, cycle: str, slot: str) -> bool:
+        """Whether the reminder of ``slot`` (an ISO date) in ``cycle``, or a later one, went out already."""
+        if f";{rule_id}={cycle}@{slot};" in self.text:
+            return True  # the usual answer, found without decoding the ledger
+        if f";{rule_id}=" not in self.text:
+            return False
+        entry = self.entries().get(rule_id)
+        return entry is not None and entry[0] == cycle and entry[1] >= slot
+
+    def advanced(self, reminded: Iterable[tuple[str, str, str]]) -> Ledger:
+        """The next version, with the reminders ``(rule id, cycle, slot)`` recorded."""
+        entries = dict(self.entries())
+        for rule_id, cycle, slot in reminded:
+            entries[rule_id] = (cycle, slot)
+        return Ledger.of(self.version + 1, entries)
+
+
+EMPTY_LEDGER = Ledger(0, "")
+
+
 @dataclasses.dataclass(frozen=True)
-class Mark:
-    """A reminder the planner wants to send: ``recipient`` about an obligation, for ``slot_on``."""
+class LedgerUpdate:
+    """What a planning run wants to record for one operator and nursery: the ledger with the new reminder
+    days, as the next version of what it read. ``payload`` is the caller's (what the reminders say)."""
 
     recipient_id: int
     institution_id: int
-    rule_id: str
-    cycle: str
-    slot_on: dt.date
+    ledger: Ledger
+    payload: Any = None
 
     @property
-    def key(self) -> MarkKey:
-        return (self.recipient_id, self.institution_id, self.rule_id, self.cycle)
+    def key(self) -> LedgerKey:
+        return (self.recipient_id, self.institution_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,25 +261,24 @@ class ObligationStore:
                 operators.setdefault(institution_id, []).append(user_id)
             rows = (await conn.execute(stmt)).all()
         tz = self._tz
+        # Imports stamp whole batches alike: each listing moment is converted to a local date once.
+        listed: dict[dt.datetime, dt.date] = {}
         no_operators: tuple[int, ...] = ()
+        found = []
         # Positional access: this runs for every nursery of the city on every planning run.
-        return [
-            (
-                Nursery(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],
-                    r[6],
-                    r[7],
-                    r[8].astimezone(tz).date() if r[8] else None,
-                ),
-                tuple(operators[r[0]]) if r[0] in operators else no_operators,
+        for r in rows:
+            created = r[8]
+            if created is None:
+                listed_on = None
+            elif (listed_on := listed.get(created)) is None:
+                listed_on = listed[created] = created.astimezone(tz).date()
+            found.append(
+                (
+                    Nursery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], listed_on),
+                    tuple(operators[r[0]]) if r[0] in operators else no_operators,
+                )
             )
-            for r in rows
-        ]
+        return found
 
     async def commission_staff(self, admin_ids: Iterable[int]) -> list[int]:
         """Who gets the weekly digest: the configured staff and consenting users with the commission role,
@@ -299,56 +353,53 @@ class ObligationStore:
                 )
             )
 
-    # -- reminder marks -------------------------------------------------------------------------
-    async def marks(self, cycles: CycleFilter) -> dict[MarkKey, dt.date]:
-        stmt = select(
-            MARKS.c.recipient_id, MARKS.c.institution_id, MARKS.c.rule_id, MARKS.c.cycle, MARKS.c.last_slot_on
-        )
+    # -- reminder ledgers -----------------------------------------------------------------------
+    async def ledgers(self, *, institution_ids: Iterable[int] | None = None) -> dict[LedgerKey, Ledger]:
+        stmt = select(LEDGERS.c.recipient_id, LEDGERS.c.institution_id, LEDGERS.c.version, LEDGERS.c.sent)
+        if institution_ids is not None:
+            stmt = stmt.where(LEDGERS.c.institution_id.in_(sorted(set(institution_ids))))
         async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(stmt.where(cycles.condition(MARKS)))).all()
-        return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+            rows = (await conn.execute(stmt)).all()
+        return {(r[0], r[1]): Ledger(r[2], r[3]) for r in rows}
 
     async def advance_and_enqueue(
         self,
-        wanted: Sequence[Mark],
-        build: Callable[[list[Mark]], list[NewMessage]],
+        updates: Sequence[LedgerUpdate],
+        build: Callable[[list[LedgerUpdate]], list[NewMessage]],
         outbox: Outbox,
-    ) -> tuple[list[Mark], list[str]]:
-        """Move each mark forward to its slot unless it is there already, and enqueue the messages
-        ``build`` makes of the marks this call moved, in one transaction.
+    ) -> tuple[list[LedgerUpdate], list[str]]:
+        """Write each ledger update unless someone else wrote that ledger since it was read, and enqueue
+        the messages ``build`` makes of the updates this call wrote, in one transaction.
 
-        The guarded upsert is what makes planning exactly-once: of two planners racing, each mark is
-        moved by one, and a crash before the commit leaves neither the marks nor the messages.
+        The version guard is what makes planning exactly-once: of two planners racing, each ledger is
+        moved by one, and a crash before the commit leaves neither the ledgers nor the messages.
         """
-        if not wanted:
+        if not updates:
             return [], []
         now = self._clock.now()
-        by_key = {m.key: m for m in wanted}
-        moved: list[Mark] = []
-        columns = ("recipient_id", "institution_id", "rule_id", "cycle", "last_slot_on", "updated_at")
+        by_key = {u.key: u for u in updates}
         async with self._db.engine.begin() as conn:
             found = await insert_rows(
                 conn,
-                MARKS,
-                columns,
+                LEDGERS,
+                ("recipient_id", "institution_id", "sent", "version", "updated_at"),
                 [
-                    (m.recipient_id, m.institution_id, m.rule_id, m.cycle, m.slot_on, now)
-                    for m in by_key.values()
+                    (u.recipient_id, u.institution_id, u.ledger.text, u.ledger.version, now)
+                    for u in by_key.values()
                 ],
                 conflict=(
-                    '("recipient_id", "institution_id", "rule_id", "cycle") DO UPDATE SET '
-                    '"last_slot_on" = excluded."last_slot_on", "updated_at" = excluded."updated_at" '
-                    f'WHERE "{MARKS.name}"."last_slot_on" < excluded."last_slot_on"'
+                    '("recipient_id", "institution_id") DO UPDATE SET "sent" = excluded."sent", '
+                    '"version" = excluded."version", "updated_at" = excluded."updated_at" '
+                    f'WHERE "{LEDGERS.name}"."version" = excluded."version" - 1'
                 ),
-                returning=columns[:4],
+                returning=("recipient_id", "institution_id"),
             )
-            for row in found:
-                moved.append(by_key[(row[0], row[1], row[2], row[3])])
+            moved = [by_key[(row[0], row[1])] for row in found]
             keys = await outbox.enqueue_many(build(moved), conn=conn)
         return moved, keys
 
-    async def prune_marks(self) -> int:
-        cutoff = self._clock.now() - MARK_RETENTION
+    async def prune_ledgers(self) -> int:
+        cutoff = self._clock.now() - LEDGER_RETENTION
         async with self._db.engine.begin() as conn:
-            result = await conn.execute(delete(MARKS).where(MARKS.c.updated_at < cutoff))
+            result = await conn.execute(delete(LEDGERS).where(LEDGERS.c.updated_at < cutoff))
             return result.rowcount or 0

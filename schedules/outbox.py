@@ -243,7 +243,9 @@ async def insert_rows(
                         try:
                             value = memo[value]
                         except KeyError:
-                            value = memo[value] = processor(value)
+                            processed = processor(value)
+                            memo[value] = processed
+                            value = processed
                 params.append(value)
         # Straight to the driver: SQLAlchemy would parse and compile a statement of thousands of
         # parameters again for every new chunk size.

@@ -260,7 +260,12 @@ class RuleBook:
     digest_weekday: int
 
     def rule(self, rule_id: str) -> Rule | None:
-        return next((r for r in self.rules if r.id == rule_id), None)
+        return self._by_id.get(rule_id)
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Rule]:
+        # Every reminder line rendered looks its rule up here.
+        return {r.id: r for r in self.rules}
 
     def effective_day(self, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.date:
         """The last day whose reminders may go out at ``now``: today once ``send_at`` has passed."""
