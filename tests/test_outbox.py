@@ -28,6 +28,44 @@ async def test_enqueue_is_insert_or_ignore_by_key(db: Database, clock: FakeClock
     assert (await outbox.counts())[OutboxState.PENDING] == 3
 
 
+async def test_bulk_enqueues_in_one_transaction_keep_every_value_and_roll_back_together(
+    db: Database, clock: FakeClock
+) -> None:
+    outbox = Outbox(db, clock)
+    later = clock.now() + dt.timedelta(days=2)
+    params = {"items": [{"name": "阳光", "due": "2027-06-30", "flag": True}], "n": None}
+    many = [
+        msg(f"k{i}", recipient=2000 + i, template=None, priority=7, not_before=later) for i in range(1500)
+    ]
+    async with db.engine.begin() as conn:
+        assert len(await outbox.enqueue_many(many, conn=conn)) == 1500
+        # A second bulk insert into the same table in the same transaction: only the new keys go in.
+        again = [
+            msg("k0"),
+            NewMessage(key="t1", recipient_id=7, kind="test", template="message", params=params),
+        ]
+        assert await outbox.enqueue_many(again, conn=conn) == ["t1"]
+    entry = await outbox.get("k1499")
+    assert entry is not None
+    assert (entry.recipient_id, entry.priority, entry.next_attempt_at, entry.text) == (
+        3499,
+        7,
+        later,
+        "text of k1499",
+    )
+    templated = await outbox.get("t1")
+    assert templated is not None and templated.params == params and templated.reply_markup is None
+
+    async def crash_before_the_commit() -> None:
+        async with db.engine.begin() as conn:
+            assert await outbox.enqueue_many([msg("gone")], conn=conn) == ["gone"]
+            raise RuntimeError("crash before the commit")
+
+    with pytest.raises(RuntimeError):
+        await crash_before_the_commit()
+    assert await outbox.get("gone") is None
+
+
 def test_a_message_needs_text_or_a_template_and_aware_times() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         NewMessage(key="k", recipient_id=1, kind="t")
