@@ -7,10 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, update
-from sqlmodel import SQLModel
 
 from bot import audit
 from bot.clock import FakeClock
@@ -35,6 +32,7 @@ from schedules.broadcasts import (
 )
 from schedules.outbox import OUTBOX, Outbox, OutboxState
 from tests.conftest import ADMIN_ID
+from tests.migration_support import schema_diffs
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -386,12 +384,7 @@ async def test_forgetting_a_person_anonymises_their_campaigns_and_deletes_their_
 
 
 async def test_the_migration_builds_the_tables_the_models_describe(db: Database) -> None:
-    def compare(connection: Any) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
-
-    async with db.engine.connect() as connection:
-        diffs = await connection.run_sync(compare)
+    diffs = await schema_diffs(db)
     mine = [d for d in diffs if any(name in repr(d) for name in ("broadcasts", "staff_grants"))]
     assert mine == []
     async with db.engine.connect() as connection:

@@ -9,10 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlmodel import SQLModel
 
 import bot.directory.models  # noqa: F401  (puts the directory's tables on the metadata)
 from bot.directory import credit_code as cc
@@ -21,6 +18,7 @@ from bot.directory.records import InstitutionRecord
 from bot.directory.repository import ClaimError
 from bot.storage import migrate
 from bot.storage.db import Database
+from tests.migration_support import schema_diffs
 
 TABLES = {"institutions", "claim_codes", "institution_operators"}
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -38,12 +36,7 @@ def _touches_directory(diff: Any) -> bool:
 
 
 async def test_migration_matches_the_models(db: Database) -> None:
-    def compare(connection: Any) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
-
-    async with db.engine.connect() as connection:
-        diffs = await connection.run_sync(compare)
+    diffs = await schema_diffs(db)
     assert [d for d in diffs if _touches_directory(d)] == []
 
     def indexes(connection: Any) -> dict[str, list[str]]:

@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
-from sqlmodel import SQLModel
 
 from bot.batch import collector_paused
 from bot.clock import FakeClock
@@ -119,16 +116,6 @@ async def test_each_operator_of_a_nursery_has_a_ledger_of_their_own(db: Database
 
 
 # -- the migration --------------------------------------------------------------------------------------
-async def test_the_migration_builds_the_table_the_model_describes(db: Database) -> None:
-    def compare(connection: Any) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
-
-    async with db.engine.connect() as connection:
-        diffs = await connection.run_sync(compare)
-    assert [d for d in diffs if "reminder_ledgers" in repr(d) or "obligation_reminders" in repr(d)] == []
-
-
 async def test_upgrading_carries_what_was_sent_over_so_nothing_goes_again(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}")
     clock = FakeClock(at("2027-06-16"))

@@ -28,6 +28,8 @@ class User(SQLModel, table=True):
     """A person who has started the bot. Only ``language`` is kept before consent."""
 
     __tablename__ = "users"
+    # Broadcast audiences are chosen by role and district.
+    __table_args__ = (Index("ix_users_role_district", "role", "district"),)
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     language: str | None = Field(default=None, max_length=16)
