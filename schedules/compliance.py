@@ -231,11 +231,7 @@ class Compliance:
                     cycle, slot, send_time = calendar
                     if cycle is None or (nursery.registered_on and nursery.registered_on > cycle.opens_on):
                         continue
-                if (
-                    (rule.can_mark_done or rule.auto_done)
-                    and nursery.listed_on
-                    and cycle.due_on < nursery.listed_on
-                ):
+                if not _known(nursery, rule, cycle):
                     continue
                 state = states.get((nursery.id, rule.id, cycle.key))
                 if state is not None and state.done_at is not None:
@@ -513,16 +509,25 @@ class Compliance:
             nurseries = await self.store.nurseries()
         states = await self.store.states(self._cycle_filter(today))
         found = []
-        escalating = [r for r in self.book.rules if r.escalate_after_days is not None]
-        for nursery, _operators in nurseries:
-            for rule in escalating:
-                # Most obligations are nowhere near escalation: the cycle's due date alone rules them out.
-                cycle = rule.cycle_at(nursery, today) if rule.applies_to(nursery) else None
-                if cycle is None or (today - cycle.due_on).days <= (rule.escalate_after_days or 0):
-                    continue
-                obligation = self._obligation(nursery, rule, today, states)
-                if obligation is not None and obligation.escalated:
-                    found.append(obligation)
+        escalating = [
+            (r, r.escalate_after_days or 0) for r in self.book.rules if r.escalate_after_days is not None
+        ]
+        with collector_paused():
+            for nursery, _operators in nurseries:
+                for rule, after in escalating:
+                    cycle = rule.cycle_at(nursery, today) if rule.applies_to(nursery) else None
+                    # Most obligations are nowhere near escalation: the due date alone rules them out.
+                    if (
+                        cycle is None
+                        or (today - cycle.due_on).days <= after
+                        or not _known(nursery, rule, cycle)
+                    ):
+                        continue
+                    obligation = self._with_state(
+                        nursery, rule, cycle, today, states.get((nursery.id, rule.id, cycle.key))
+                    )
+                    if not obligation.done:
+                        found.append(obligation)
         found.sort(
             key=lambda o: (o.nursery.district or "\uffff", o.nursery.name, o.nursery.id, o.cycle.due_on)
         )
@@ -535,12 +540,7 @@ class Compliance:
         if not rule.applies_to(nursery):
             return None
         cycle = rule.cycle_at(nursery, day)
-        if cycle is None:
-            return None
-        # The bot only knows a duty is done when someone tells it; a cycle that fell due before the
-        # nursery entered the register is unknown, not overdue (no launch-day flood of old deadlines).
-        # Filing is read from the register itself, so it always counts.
-        if (rule.can_mark_done or rule.auto_done) and nursery.listed_on and cycle.due_on < nursery.listed_on:
+        if cycle is None or not _known(nursery, rule, cycle):
             return None
         return self._with_state(nursery, rule, cycle, day, states.get((nursery.id, rule.id, cycle.key)))
 
@@ -573,6 +573,15 @@ class Compliance:
                 if cycle is not None:
                     pairs.add((rule.id, cycle.key))
         return CycleFilter(frozenset(pairs), frozenset(whole))
+
+
+def _known(nursery: Nursery, rule: Rule, cycle: Cycle) -> bool:
+    """Whether the bot can tell where ``cycle`` stands. It only knows a duty is done when someone tells it:
+    a cycle that fell due before the nursery entered the register is unknown, not overdue (no launch-day
+    flood of old deadlines). Filing is read from the register itself, so it always counts."""
+    return not (
+        (rule.can_mark_done or rule.auto_done) and nursery.listed_on and cycle.due_on < nursery.listed_on
+    )
 
 
 def _week_label(local: dt.datetime) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -225,7 +226,7 @@ async def insert_rows(
             _INSERTS[shape] = sql
         # Straight to the driver: SQLAlchemy would parse and compile a statement of thousands of
         # parameters again for every new chunk size.
-        found.extend(await conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row)))
+        found.extend(await conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk))))
     return found
 
 
@@ -254,31 +255,25 @@ async def _copy_and_insert(
 def _processed_rows(
     dialect: Any, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> list[tuple[Any, ...]]:
-    """``rows`` with each value passed through its column's bind processor, memoised per distinct value."""
-    processors: list[tuple[Any, bool, dict[Any, Any]]] = []
-    for name in columns:
+    """``rows`` with each value passed through its column's bind processor, memoised per distinct value;
+    column by column, so a column without a processor costs nothing."""
+    processed = []
+    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
         column_type = table.c[name].type
         processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-        # JSON values are dicts (not hashable) and rarely repeat: processed row by row.
-        processors.append((processor, isinstance(column_type, JSON), {}))
-    out = []
-    for row in rows:
-        values = []
-        for c, value in enumerate(row):
-            processor, unhashable, memo = processors[c]
-            if processor is not None:
-                if unhashable and value is not None:
-                    value = processor(value)
-                elif value is not None or unhashable:  # a JSON None is stored as JSON null
-                    try:
-                        value = memo[value]
-                    except KeyError:
-                        result = processor(value)
-                        memo[value] = result
-                        value = result
-            values.append(value)
-        out.append(tuple(values))
-    return out
+        if processor is None:
+            processed.append(values)
+        elif isinstance(column_type, JSON):
+            # Dicts are not hashable and rarely repeat: each processed. A JSON None is stored as null.
+            null = processor(None)
+            processed.append(tuple(null if v is None else processor(v) for v in values))
+        else:
+            memo = {None: None}
+            for v in values:
+                if v not in memo:
+                    memo[v] = processor(v)
+            processed.append(tuple(map(memo.__getitem__, values)))
+    return list(zip(*processed, strict=True))
 
 
 def chunked(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
