@@ -1,5 +1,6 @@
 """Benchmark of broadcast delivery on virtual time: the achieved rate against the configured one, the peak
-in any one second, the paid-mode rate, and fan-out speed; prints, asserts nothing.
+in any one second, the paid-mode rate (with reminders sent beside the campaign, which keep to the free
+rate), and fan-out speed; prints, asserts nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from bot.transport import InProcessBotAPI  # noqa: E402
 from schedules.broadcasts import USERS, Audience, Campaigns  # noqa: E402
 from schedules.dispatcher import Dispatcher  # noqa: E402
 from schedules.jobs import DISPATCH_BUDGET_SHARE, DISPATCH_INTERVAL  # noqa: E402
+from schedules.outbox import NewMessage, Outbox  # noqa: E402
 from schedules.pacing import VirtualTime  # noqa: E402
 
 TEXT = "<b>厦门市卫健委</b>：冬季婴幼儿保暖与流感预防提示。"
 TICK_INTERVAL = DISPATCH_INTERVAL  # schedules.jobs: the dispatch job runs every second …
 TICK_BUDGET = DISPATCH_INTERVAL * DISPATCH_BUDGET_SHARE  # … for most of it
+OTHERS = 90_000_000  # chat ids of the reminders sent beside a campaign
 
 
 @dataclasses.dataclass
@@ -46,6 +49,8 @@ class Result:
     peak: int
     wall: float
     paid_flagged: int
+    others: int = 0  # reminders sent beside the campaign
+    others_peak: int = 0
 
 
 def peak_in_window(times: list[float], window: float = 1.0) -> int:
@@ -80,7 +85,18 @@ async def populate(db: Database, recipients: int) -> None:
 
 # The dispatcher's sleeps advance a counter, so the rates are what the pacing allows; the "wall" figures
 # say how fast this machine's database and the Bot API stand-in kept up.
-async def run(label: str, recipients: int, rate: float, *, paid: bool, ticks: bool, folder: Path) -> Result:
+async def run(
+    label: str,
+    recipients: int,
+    rate: float,
+    *,
+    paid_rate: float | None = None,
+    others: int = 0,
+    ticks: bool,
+    folder: Path,
+) -> Result:
+    """One campaign to ``recipients`` at ``rate`` (with ``paid_rate``: paid broadcasting on, the campaign
+    at that rate), and ``others`` reminders due at the same time to other people."""
     db = Database(f"sqlite+aiosqlite:///{folder / f'{label}.sqlite3'}")
     try:
         await migrate.upgrade(db)
@@ -91,29 +107,46 @@ async def run(label: str, recipients: int, rate: float, *, paid: bool, ticks: bo
             _env_file=None,  # type: ignore[call-arg]
             database_url=db.url,
             broadcast_rate=rate,
-            paid_broadcast=paid,
+            paid_broadcast=paid_rate is not None,
+            paid_broadcast_rate=paid_rate or 1000.0,
         )
         campaigns = Campaigns(db, clock, settings)
         campaign = await campaigns.create(TEXT, Audience())
         started = time.perf_counter()
         await campaigns.advance(campaign_id=campaign.id)
         fanout_wall = time.perf_counter() - started
+        await Outbox(db, clock).enqueue_many(
+            [
+                NewMessage(
+                    key=f"reminder:{i}", recipient_id=OTHERS + i, kind="reminder", text="⏰", priority=10
+                )
+                for i in range(others)
+            ]
+        )
 
         api = InProcessBotAPI()
         stamps: list[float] = []
+        other_stamps: list[float] = []
         paid_flagged = 0
 
         def record(method: str, params: dict[str, Any]) -> None:
             nonlocal paid_flagged
             if method == "sendMessage":
-                stamps.append(vt.now)
+                (other_stamps if int(params["chat_id"]) >= OTHERS else stamps).append(vt.now)
                 paid_flagged += bool(params.get("allow_paid_broadcast"))
             return None
 
         api.faults.append(record)
         async with Bot(LOCAL_TOKEN, request=api) as bot:
             dispatcher = Dispatcher(
-                db, clock, bot, rate=rate, paid_broadcast=paid, monotonic=vt.monotonic, sleep=vt.sleep
+                db,
+                clock,
+                bot,
+                rate=rate,
+                paid_broadcast=paid_rate is not None,
+                paid_rate=paid_rate or 1000.0,
+                monotonic=vt.monotonic,
+                sleep=vt.sleep,
             )
             started = time.perf_counter()
             if ticks:
@@ -133,7 +166,7 @@ async def run(label: str, recipients: int, rate: float, *, paid: bool, ticks: bo
         return Result(
             label=label,
             recipients=recipients,
-            rate=rate,
+            rate=paid_rate or rate,
             fanout_wall=fanout_wall,
             sent=progress.sent,
             virtual=virtual,
@@ -141,6 +174,8 @@ async def run(label: str, recipients: int, rate: float, *, paid: bool, ticks: bo
             peak=peak_in_window(stamps),
             wall=wall,
             paid_flagged=paid_flagged,
+            others=len(other_stamps),
+            others_peak=peak_in_window(other_stamps),
         )
     finally:
         await db.dispose()
@@ -173,6 +208,11 @@ def show(result: Result) -> None:
         f"virtual {result.virtual:>7.1f} s  wall {result.wall:>6.1f} s ({result.sent / result.wall:,.0f} msg/s)  "
         f"fan-out {result.fanout_wall:.2f} s"
         + (f"  allow_paid_broadcast on {result.paid_flagged:,}" if result.paid_flagged else "")
+        + (
+            f"\n{'':<34} reminders beside it: {result.others:,}, peak in 1 s {result.others_peak}"
+            if result.others
+            else ""
+        )
     )
 
 
@@ -180,33 +220,41 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=25.0, help="CAREBOT_BROADCAST_RATE (default 25)")
-    parser.add_argument("--paid-rate", type=float, default=1000.0)
+    parser.add_argument(
+        "--paid-rate", type=float, default=1000.0, help="CAREBOT_PAID_BROADCAST_RATE (default 1000)"
+    )
+    parser.add_argument("--others", type=int, default=300, help="reminders due beside the paid campaign")
     parser.add_argument(
         "--fanout", type=int, default=100_000, help="recipients of the fan-out-only run (0: skip)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
-        show(
-            await run(
-                "drain (run_until_idle)", args.recipients, args.rate, paid=False, ticks=False, folder=path
-            )
-        )
+        show(await run("drain (run_until_idle)", args.recipients, args.rate, ticks=False, folder=path))
         show(
             await run(
                 f"JobQueue ticks ({TICK_BUDGET:.2f} s of each {TICK_INTERVAL:.0f} s)",
                 args.recipients,
                 args.rate,
-                paid=False,
                 ticks=True,
                 folder=path,
             )
         )
-        show(
-            await run(
-                "paid broadcast (drain)", args.recipients, args.paid_rate, paid=True, ticks=False, folder=path
+        for label, others in (
+            ("paid broadcast (drain)", 0),
+            ("paid broadcast, reminders beside it", args.others),
+        ):
+            show(
+                await run(
+                    label,
+                    args.recipients,
+                    args.rate,
+                    paid_rate=args.paid_rate,
+                    others=others,
+                    ticks=False,
+                    folder=path,
+                )
             )
-        )
         if args.fanout:
             await fan_out_only(args.fanout, path)
 

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     broadcast_rate: float = 25.0
     paid_broadcast: bool = False
+    # With paid broadcasting, campaign messages go at this rate; everything else stays at broadcast_rate.
+    paid_broadcast_rate: float = 1000.0
     # Seconds a claimed outbox row may stay "sending" before another dispatcher takes it back: after a
     # crash, these rows go again (at most they arrive twice).
     outbox_lease: float = 60.0
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected an IANA time zone such as Asia/Shanghai, got {value!r}") from exc
         return value
 
-    @field_validator("broadcast_rate")
+    @field_validator("broadcast_rate", "paid_broadcast_rate")
     @classmethod
     def _check_rate(cls, value: float) -> float:
         if not 0 < value <= 1000:

@@ -41,9 +41,10 @@ from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Role, User
 from bot.storage.types import UTCDateTime
-from schedules.outbox import OUTBOX, PRIORITY_BROADCAST, NewMessage, Outbox, OutboxState
+from schedules.outbox import BROADCAST_KIND, OUTBOX, PRIORITY_BROADCAST, NewMessage, Outbox, OutboxState
+from schedules.pacing import FREE_RATE
 
-KIND = "broadcast"
+KIND = BROADCAST_KIND
 PARSE_MODE = "HTML"
 MAX_TEXT_LENGTH = 4096
 # People fanned out per transaction: big enough to be quick, small enough to keep each write short.
@@ -57,8 +58,7 @@ MAX_SCHEDULE_AHEAD = dt.timedelta(days=60)
 RECANCEL_WINDOW = dt.timedelta(hours=3)
 REPORT_PAGE = 5000
 
-# Telegram's free broadcasting limit and the price of each message above it with allow_paid_broadcast.
-FREE_RATE = 30.0
+# The price of each message above Telegram's free broadcasting limit, with allow_paid_broadcast.
 STARS_PER_PAID_MESSAGE = 0.1
 
 UNSUBSCRIBE_LABEL = N_("Turn these messages off")
@@ -494,7 +494,9 @@ class Campaigns:
 
     @property
     def rate(self) -> float:
-        return self._settings.broadcast_rate
+        """How fast a campaign goes: the paid rate with paid broadcasting, else the one for all sending."""
+        settings = self._settings
+        return settings.paid_broadcast_rate if settings.paid_broadcast else settings.broadcast_rate
 
     def estimate(self, recipients: int) -> Estimate:
         return Estimate.of(recipients, self.rate, paid=self._settings.paid_broadcast)

@@ -25,8 +25,8 @@ from sqlalchemy import func, select, text
 from bot.clock import Clock
 from bot.i18n import normalize_locale
 from bot.storage.db import Database
-from schedules.outbox import Outbox, OutboxEntry
-from schedules.pacing import Monotonic, Pacer, Sleep
+from schedules.outbox import BROADCAST_KIND, Outbox, OutboxEntry
+from schedules.pacing import PAID_RATE, Monotonic, Pacer, Sleep
 from schedules.templates import RenderContext, Rendered, render
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,7 @@ class Dispatcher:
         rate: float,
         tz: zoneinfo.ZoneInfo | str = "Asia/Shanghai",
         paid_broadcast: bool = False,
+        paid_rate: float = PAID_RATE,
         worker: str | None = None,
         batch_size: int = DEFAULT_BATCH,
         max_in_flight: int = DEFAULT_IN_FLIGHT,
@@ -224,7 +225,9 @@ class Dispatcher:
         self.lease = lease
         self.max_attempts = max_attempts
         self.backoff = backoff or Backoff()
-        self.pacer = pacer or Pacer(rate, monotonic=monotonic, sleep=sleep)
+        self.pacer = pacer or Pacer(
+            rate, paid_rate=paid_rate if paid_broadcast else None, monotonic=monotonic, sleep=sleep
+        )
         self.leader = leader
 
     @property
@@ -246,7 +249,7 @@ class Dispatcher:
             # A pause longer than the time left: claim nothing now, the rows are safer in pending.
             if deadline is not None and self.pacer.paused_until >= deadline:
                 break
-            batch = await self.outbox.claim(self.worker, self._claim_size(deadline))
+            batch = await self._claim(deadline)
             if not batch:
                 break
             report.claimed += len(batch)
@@ -255,12 +258,26 @@ class Dispatcher:
                 break
         return report
 
+    async def _claim(self, deadline: float | None) -> list[OutboxEntry]:
+        if self.pacer.paid_rate is None or not self.paid_broadcast:
+            return await self.outbox.claim(self.worker, self._claim_size(deadline))
+        # Two lanes: what each can send before the deadline (one second's worth when draining), so that
+        # reminders waiting for the free lane do not hold a paid campaign back, nor it them.
+        span = 1.0 if deadline is None else max(0.0, deadline - self.monotonic())
+        free = await self.outbox.claim(
+            self.worker, max(1, math.ceil(self.pacer.rate * span)), other_than=BROADCAST_KIND
+        )
+        paid = await self.outbox.claim(
+            self.worker, max(1, math.ceil(self.pacer.paid_rate * span)), kind=BROADCAST_KIND
+        )
+        return free + paid
+
     def _claim_size(self, deadline: float | None) -> int:
         # No more than the cap lets out before the deadline: rows claimed only to be handed back cost
         # two writes each, every tick, through a long broadcast.
         if deadline is None:
             return self.batch_size
-        allowed = math.ceil(self.pacer.rate * max(0.0, deadline - self.monotonic()))
+        allowed = math.ceil(self.pacer.top_rate * max(0.0, deadline - self.monotonic()))
         return max(1, min(self.batch_size, allowed))
 
     async def run_until_idle(self, *, max_ticks: int | None = None) -> DispatchReport:
@@ -306,19 +323,17 @@ class Dispatcher:
                 # let the requests bunch up behind a slow one.
                 await limit.acquire()
                 moment = self.monotonic()
-                pick = next(
-                    (i for i in queue if self.pacer.ready_at(i[0].recipient_id, moment) <= moment), None
-                )
+                pick = next((i for i in queue if self._ready_at(i[0], moment) <= moment), None)
                 if pick is None:
                     limit.release()
-                    earliest = min(self.pacer.ready_at(i[0].recipient_id, moment) for i in queue)
+                    earliest = min(self._ready_at(i[0], moment) for i in queue)
                     if deadline is not None and earliest >= deadline:
                         break
                     await self._flush(state)  # record what went out before idling
                     await self.pacer.wait_until(earliest)
                     continue
                 queue.remove(pick)
-                self.pacer.record(pick[0].recipient_id, moment)
+                self.pacer.record(pick[0].recipient_id, moment, paid=self._paid(pick[0]))
                 task = asyncio.create_task(self._send_one(pick[0], pick[1], state, report))
                 tasks.add(task)
                 task.add_done_callback(functools.partial(_finished, tasks, limit))
@@ -345,6 +360,13 @@ class Dispatcher:
         # Rows handed back mean the budget ran out (or the channel is down): this tick is over.
         return state.halted or bool(queue)
 
+    def _paid(self, entry: OutboxEntry) -> bool:
+        """Whether the row goes with allow_paid_broadcast: campaign messages, when paid broadcasting is on."""
+        return self.paid_broadcast and entry.kind == BROADCAST_KIND
+
+    def _ready_at(self, entry: OutboxEntry, now: float) -> float:
+        return self.pacer.ready_at(entry.recipient_id, now, paid=self._paid(entry))
+
     async def _flush(self, state: _BatchState) -> None:
         delivered, state.delivered = state.delivered, []
         await self.outbox.mark_sent_many(delivered)
@@ -357,7 +379,7 @@ class Dispatcher:
             text=rendered.text,
             parse_mode=rendered.parse_mode,
             reply_markup=rendered.reply_markup,
-            paid_broadcast=self.paid_broadcast and entry.kind == "broadcast",
+            paid_broadcast=self._paid(entry),
         )
         try:
             message_id = await self.send(message)

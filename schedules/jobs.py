@@ -62,6 +62,7 @@ class Delivery:
             rate=settings.broadcast_rate,
             tz=settings.tz,
             paid_broadcast=settings.paid_broadcast,
+            paid_rate=settings.paid_broadcast_rate,
             lease=dt.timedelta(seconds=settings.outbox_lease),
             monotonic=monotonic,
             sleep=sleep,

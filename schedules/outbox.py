@@ -52,6 +52,9 @@ PRIORITY_DIGEST = 20
 PRIORITY_DEFAULT = 50
 PRIORITY_BROADCAST = 100
 
+# The kind of commission campaign messages: the only ones sent with allow_paid_broadcast.
+BROADCAST_KIND = "broadcast"
+
 MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 200
 _CHUNK = 400  # rows per INSERT: well under SQLite's bound-parameter limit
@@ -355,8 +358,11 @@ class Outbox:
         return [row[0] for row in found]
 
     # -- the dispatcher's side -----------------------------------------------------------------
-    async def claim(self, worker: str, limit: int) -> list[OutboxEntry]:
-        """Move up to ``limit`` due rows to ``sending`` for ``worker`` and return them, most urgent first.
+    async def claim(
+        self, worker: str, limit: int, *, kind: str | None = None, other_than: str | None = None
+    ) -> list[OutboxEntry]:
+        """Move up to ``limit`` due rows to ``sending`` for ``worker`` and return them, most urgent first;
+        only rows of ``kind``, or only rows of any kind but ``other_than``, when given.
 
         On PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED`` so concurrent dispatchers
         take disjoint rows; SQLite serialises writers, and the ``state`` guard does the rest.
@@ -369,6 +375,10 @@ class Outbox:
             .order_by(t.c.priority, t.c.next_attempt_at, t.c.id)
             .limit(limit)
         )
+        if kind is not None:
+            due = due.where(t.c.kind == kind)
+        if other_than is not None:
+            due = due.where(t.c.kind != other_than)
         if self._db.is_postgres:
             # A materialised CTE runs once. As ``IN (subquery)`` PostgreSQL may rescan the locking
             # subquery, which then skips the rows this very statement updated and claims more than asked.

@@ -1,5 +1,9 @@
 """Pacing under Telegram's limits: an overall cap per second, one message a second per chat (20 a
 minute per group), and a pause of all sending after a 429; pure, on an injectable monotonic clock.
+
+With paid broadcasting, messages sent with ``allow_paid_broadcast`` have a lane of their own, capped at
+the paid rate (Telegram allows up to 1,000 a second); every other message stays under the free cap, and
+counts toward the paid lane's total as well.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from collections.abc import Awaitable, Callable
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+# Telegram's broadcasting limits: about 30 messages a second for free, up to 1,000 a second for
+# messages sent with allow_paid_broadcast (each above the free 30 costs 0.1 Star).
+FREE_RATE = 30.0
+PAID_RATE = 1000.0
 PRIVATE_CHAT_LIMIT = (1, 1.0)  # at most 1 message in any 1 s to one person
 GROUP_CHAT_LIMIT = (20, 60.0)  # at most 20 messages in any 60 s to one group
 # Every so many messages, idle per-chat windows are dropped, so a million recipients do not stay in memory.
@@ -72,15 +80,18 @@ class Pacer:
         self,
         rate: float,
         *,
+        paid_rate: float | None = None,
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         private_limit: tuple[int, float] = PRIVATE_CHAT_LIMIT,
         group_limit: tuple[int, float] = GROUP_CHAT_LIMIT,
     ) -> None:
         self.rate = rate
+        self.paid_rate = paid_rate
         self.monotonic = monotonic
         self.sleep = sleep
         self._overall = SlidingWindow.per_second(rate)
+        self._paid = SlidingWindow.per_second(paid_rate) if paid_rate is not None else None
         self._private_limit = private_limit
         self._group_limit = group_limit
         self._chats: dict[int, SlidingWindow] = {}
@@ -95,21 +106,33 @@ class Pacer:
     def paused_until(self) -> float:
         return self._paused_until
 
-    def overall_ready_at(self, now: float | None = None) -> float:
-        now = self.monotonic() if now is None else now
-        return max(now, self._paused_until, self._overall.ready_at(now))
+    @property
+    def top_rate(self) -> float:
+        """The most messages a second this pacer lets out, counting the paid lane."""
+        return max(self.rate, self.paid_rate or 0.0)
 
-    def ready_at(self, chat_id: int, now: float | None = None) -> float:
-        """When a message to ``chat_id`` may go, counting the overall cap and any pause."""
+    def overall_ready_at(self, now: float | None = None, *, paid: bool = False) -> float:
+        now = self.monotonic() if now is None else now
+        if paid and self._paid is not None:
+            return max(now, self._paused_until, self._paid.ready_at(now))
+        ready = max(now, self._paused_until, self._overall.ready_at(now))
+        return max(ready, self._paid.ready_at(now)) if self._paid is not None else ready
+
+    def ready_at(self, chat_id: int, now: float | None = None, *, paid: bool = False) -> float:
+        """When a message to ``chat_id`` may go, counting the overall cap (the paid lane's, for a paid
+        broadcast message) and any pause."""
         now = self.monotonic() if now is None else now
         chat = self._chats.get(chat_id)
         chat_ready = chat.ready_at(now) if chat is not None else now
-        return max(self.overall_ready_at(now), chat_ready)
+        return max(self.overall_ready_at(now, paid=paid), chat_ready)
 
-    def record(self, chat_id: int, now: float | None = None) -> None:
-        """Count a message as sent to ``chat_id`` at ``now``."""
+    def record(self, chat_id: int, now: float | None = None, *, paid: bool = False) -> None:
+        """Count a message as sent to ``chat_id`` at ``now`` (``paid``: with allow_paid_broadcast)."""
         now = self.monotonic() if now is None else now
-        self._overall.record(now)
+        if self._paid is not None:
+            self._paid.record(now)
+        if not (paid and self._paid is not None):
+            self._overall.record(now)
         chat = self._chats.get(chat_id)
         if chat is None:
             limit, window = self._group_limit if chat_id < 0 else self._private_limit
@@ -126,13 +149,13 @@ class Pacer:
             # caller waiting for ``moment`` would then wait forever in ever smaller steps.
             await self.sleep(delay + _EPSILON)
 
-    async def acquire(self, chat_id: int) -> float:
+    async def acquire(self, chat_id: int, *, paid: bool = False) -> float:
         """Wait until a message to ``chat_id`` may go, count it, and return the moment it was allowed."""
         while True:
             now = self.monotonic()
-            moment = self.ready_at(chat_id, now)
+            moment = self.ready_at(chat_id, now, paid=paid)
             if moment <= now:
-                self.record(chat_id, now)
+                self.record(chat_id, now, paid=paid)
                 return now
             await self.wait_until(moment)
 

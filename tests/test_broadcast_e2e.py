@@ -223,7 +223,7 @@ async def test_paid_broadcasting_shows_the_stars_estimate(
     settings: Settings, db: Database, clock: FakeClock, api: InProcessBotAPI
 ) -> None:
     paid = Services.build(
-        settings.model_copy(update={"paid_broadcast": True, "broadcast_rate": 100.0}), db=db, clock=clock
+        settings.model_copy(update={"paid_broadcast": True, "paid_broadcast_rate": 100.0}), db=db, clock=clock
     )
     await people(db, range(1, 1000))  # and the admin: 1,000
     application = build_application(paid, request=api)

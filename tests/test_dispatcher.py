@@ -12,7 +12,7 @@ from bot.storage.db import Database
 from bot.transport import InProcessBotAPI, Reply, network_failure, timeout_failure
 from schedules.dispatcher import Backoff, Dispatcher, OutgoingMessage
 from schedules.outbox import NewMessage, Outbox, OutboxState
-from tests.schedules_support import add_user, make_dispatcher, sent_texts
+from tests.schedules_support import CallLog, add_user, make_dispatcher, sent_texts
 
 
 @pytest.fixture(autouse=True)
@@ -227,3 +227,30 @@ async def test_a_plain_send_function_works_as_the_channel(db: Database, clock: F
     assert report.sent == 1 and delivered[0].reply_markup is not None
     entry = await Outbox(db, clock).get("one")
     assert entry is not None and entry.telegram_message_id == 1
+
+
+async def test_paid_broadcasting_speeds_campaigns_up_and_nothing_else(
+    db: Database, clock: FakeClock, api: InProcessBotAPI
+) -> None:
+    outbox = Outbox(db, clock)
+    await outbox.enqueue_many([msg(f"r{i}", 7000 + i, priority=10) for i in range(50)])
+    await outbox.enqueue_many(
+        [NewMessage(key=f"b{i}", recipient_id=8000 + i, kind="broadcast", text="news") for i in range(600)]
+    )
+    dispatcher, vt, log = make_dispatcher(db, clock, api, rate=25, paid_broadcast=True, paid_rate=1000)
+    report = await dispatcher.run_until_idle()
+    assert report.sent == 650
+    calls = [c for c in api.calls if c.method == "sendMessage"]
+    assert {bool(c.params.get("allow_paid_broadcast")) for c in calls if c.params["chat_id"] >= 8000} == {
+        True
+    }
+    assert not any(c.params.get("allow_paid_broadcast") for c in calls if c.params["chat_id"] < 8000)
+    assert log.max_in_window(1.0) <= 1000
+    assert max(log.max_in_window(1.0, chat) for chat in range(7000, 7050)) == 1
+    free = CallLog(vt)
+    free.stamps = [s for s in log.stamps if s.chat_id is not None and s.chat_id < 8000]
+    assert free.max_in_window(1.0) == 25
+    # The campaign does not wait behind the reminders: all of it goes in the first second, beside the first
+    # 25 reminders (at 25 a second for everything, 650 messages would take 26 s).
+    assert max(s.at for s in log.stamps if s.chat_id is not None and s.chat_id >= 8000) < 1.0
+    assert vt.now < 3.0

@@ -75,3 +75,30 @@ async def test_the_caps_hold_for_any_traffic(rate: float, chats: list[int]) -> N
             assert max_in_window(mine, 60.0) <= 20
         else:
             assert max_in_window(mine, 1.0) <= 1
+
+
+async def test_paid_messages_have_a_lane_of_their_own_and_the_rest_keep_the_free_cap() -> None:
+    vt = VirtualTime()
+    pacer = Pacer(25, paid_rate=1000, monotonic=vt.monotonic, sleep=vt.sleep)
+    assert pacer.top_rate == 1000
+    paid = [await pacer.acquire(10_000 + i, paid=True) for i in range(2500)]
+    assert max_in_window(paid, 1.0) == 1000
+    assert paid[-1] == pytest.approx(2.0, abs=1e-4)  # 2,500 paid messages in two seconds and a bit
+    free = [await pacer.acquire(20_000 + i) for i in range(60)]
+    assert max_in_window(free, 1.0) == 25
+
+
+async def test_free_messages_count_toward_the_paid_lanes_total() -> None:
+    vt = VirtualTime()
+    pacer = Pacer(25, paid_rate=30, monotonic=vt.monotonic, sleep=vt.sleep)
+    stamps = [await pacer.acquire(i) for i in range(20)]
+    stamps += [await pacer.acquire(100 + i, paid=True) for i in range(20)]
+    assert max_in_window(stamps, 1.0) == 30
+    assert max_in_window(stamps[:20], 1.0) == 20
+
+
+async def test_without_a_paid_lane_paid_messages_keep_the_one_cap() -> None:
+    vt = VirtualTime()
+    pacer = Pacer(25, monotonic=vt.monotonic, sleep=vt.sleep)
+    stamps = [await pacer.acquire(i, paid=True) for i in range(60)]
+    assert max_in_window(stamps, 1.0) == 25 and pacer.top_rate == 25
