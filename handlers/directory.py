@@ -199,7 +199,16 @@ async def claim_command(update: Update, context: CareBotContext) -> None:
             "revoked": _("That claim code was withdrawn. Ask the health commission for a new one."),
             "already_linked": _("You are already linked to this nursery."),
         }
-        await reply(update, messages.get(exc.reason, messages["unknown"]))
+        if exc.reason == "too_many" and exc.retry_at is not None:
+            when = exc.retry_at.astimezone(context.services.settings.tz).strftime("%H:%M")
+            text = _(
+                "Several claim codes in a row did not work, so I will not try another one until {time}. "
+                "Check the code in the health commission's letter, or ask them for a new one.",
+                time=when,
+            )
+        else:
+            text = messages.get(exc.reason, messages["unknown"])
+        await reply(update, text)
         return
     await context.services.accounts.touch(user.id)
     await reply(

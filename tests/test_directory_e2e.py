@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.clock import FakeClock
 from bot.directory import repository
 from bot.services import Services
 from tests.conftest import ChatFactory
@@ -118,3 +119,27 @@ async def test_staff_see_city_figures_and_unanswered_questions(chat: ChatFactory
     assert "sample" in text
     calls = await chat(6007, "en").send("/stats")
     assert "staff" in calls[-1].text and "帮我写" not in calls[-1].text
+
+
+@pytest.mark.usefixtures("sample")
+async def test_claim_codes_that_do_not_work_are_limited_per_person(
+    chat: ChatFactory, services: Services, clock: FakeClock
+) -> None:
+    records = await repository.export_rows(services.db)
+    target = await repository.get_by_credit_code(services.db, records[1].credit_code)
+    assert target is not None and target.id is not None
+    (issued,) = await repository.claim_codes(services.db, [target.id], now=clock.now())
+    guesser = chat(6010)
+    for attempt in range(5):
+        calls = await guesser.send(f"/claim ZZZZ-ZZ{attempt:02d}")
+        assert "not valid" in calls[-1].text or "无效" in calls[-1].text
+    clock.advance(minutes=10)
+    calls = await guesser.send(f"/claim {issued.code}")  # even a good code waits now
+    held = calls[-1].text
+    assert target.name not in held and "10:00" in held  # an hour after the first failure, Shanghai time
+    assert await repository.operators_of(services.db, target.id) == []
+    calls = await chat(6011).send("/claim ZZZZ-ZZZZ")  # someone else is not held up
+    assert "10:00" not in calls[-1].text
+    clock.advance(minutes=51)
+    calls = await guesser.send(f"/claim {issued.code}")
+    assert target.name in calls[-1].text

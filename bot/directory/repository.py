@@ -70,11 +70,13 @@ class VacancyError(DirectoryError, ValueError):
 
 
 class ClaimError(DirectoryError):
-    """A claim that cannot go through; `reason` is one of unknown, used, expired, revoked, already_linked."""
+    """A claim that cannot go through; `reason` is one of unknown, used, expired, revoked, already_linked,
+    and too_many (failed attempts: ``retry_at`` says when the person may try again)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, *, retry_at: datetime | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_at = retry_at
 
 
 def _now(now: datetime | None) -> datetime:

@@ -21,10 +21,15 @@ from bot.directory.records import FilingStatus, NearbyResult
 from bot.i18n import EN, N_, ZH_HANT, Translate, normalize_locale, translator
 from bot.settings import Settings
 from bot.storage.db import Database
+from bot.storage.models import AuditEvent
 from knowledge.text import to_simplified, to_traditional
 
 PAGE_SIZE = 5
 STALE_AFTER = dt.timedelta(days=30)
+# Claim codes that did not work, per person: this many within the window and /claim waits.
+CLAIM_ATTEMPTS = 5
+CLAIM_WINDOW = dt.timedelta(hours=1)
+CLAIM_FAILED = "institution.claim_failed"
 _FILING_QUESTION = re.compile(r"(备案|備案|filed|filing)")
 _FILING_ASK = re.compile(r"(了吗|了没|没有|吗|嗎|沒有|\?|？|有没有|是否|查询|查一下|查查)")
 # Words of a how-to question about filing, which the knowledge base answers, not the register.
@@ -199,8 +204,29 @@ class DirectoryService:
 
     # -- operators -----------------------------------------------------------------------------
     async def claim(self, code: str, user_id: int) -> Institution:
-        """Link the operator to their nursery; claiming is their consent to keep that link."""
-        institution = await repository.claim(self._db, code, user_id, now=self._clock.now())
+        """Link the operator to their nursery; claiming is their consent to keep that link.
+
+        Codes that do not work are counted per person: after CLAIM_ATTEMPTS within CLAIM_WINDOW, no
+        further code is tried until the oldest of them is a window old (ClaimError "too_many").
+        """
+        now = self._clock.now()
+        retry_at = await self._claims_held_until(user_id, now)
+        if retry_at is not None:
+            raise repository.ClaimError(
+                "too_many", "too many claim codes that did not work", retry_at=retry_at
+            )
+        try:
+            institution = await repository.claim(self._db, code, user_id, now=now)
+        except repository.ClaimError as exc:
+            if exc.reason != "already_linked":
+                await audit.record(
+                    self._db,
+                    self._clock,
+                    actor_id=user_id,
+                    action=CLAIM_FAILED,
+                    details={"reason": exc.reason},
+                )
+            raise
         await audit.record(
             self._db,
             self._clock,
@@ -209,6 +235,24 @@ class DirectoryService:
             target=institution.credit_code,
         )
         return institution
+
+    async def _claims_held_until(self, user_id: int, now: dt.datetime) -> dt.datetime | None:
+        """When the person may try a claim code again, or None when they may now."""
+        stmt = (
+            select(col(AuditEvent.at))
+            .where(
+                col(AuditEvent.actor_id) == user_id,
+                col(AuditEvent.action) == CLAIM_FAILED,
+                col(AuditEvent.at) > now - CLAIM_WINDOW,
+            )
+            .order_by(col(AuditEvent.at).desc())
+            .limit(CLAIM_ATTEMPTS)
+        )
+        async with self._db.engine.connect() as conn:
+            failures = list((await conn.execute(stmt)).scalars())
+        if len(failures) < CLAIM_ATTEMPTS:
+            return None
+        return failures[-1] + CLAIM_WINDOW
 
     async def operated_by(self, user_id: int) -> list[Institution]:
         return await repository.institutions_for_operator(self._db, user_id)
