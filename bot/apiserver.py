@@ -43,6 +43,8 @@ class BotAPIServer:
 
     async def stop(self) -> None:
         if self._server is not None:
+            # A bot's getUpdates long poll would otherwise hold its connection until the poll times out.
+            await self.api.release_long_polls()
             self._server.close()
             await self._server.wait_closed()
 

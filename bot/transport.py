@@ -220,6 +220,12 @@ class InProcessBotAPI(BaseRequest):
                 pass
         return update
 
+    async def release_long_polls(self) -> None:
+        """Answer every getUpdates long poll waiting now (with no updates), as a closing server does."""
+        if self._updates_changed is not None:
+            async with self._updates_changed:
+                self._updates_changed.notify_all()
+
     def next_update_id(self) -> int:
         return next(self._update_ids)
 

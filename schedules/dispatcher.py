@@ -38,10 +38,13 @@ DEFAULT_IN_FLIGHT = 32
 # After this many network failures in a row the tick stops: Telegram is unreachable, and trying the
 # rest of the queue would only spend every row's attempts.
 TRANSIENT_STREAK_LIMIT = 3
-# Deliveries are written in groups of this size (and whenever the dispatcher waits): one transaction per
+# Deliveries are written in groups of this size (and before the dispatcher idles): one transaction per
 # message would cap throughput at the database's commit rate. A crash before the write leaves the rows
 # in "sending", to go again after the lease: those in flight are the ones that may arrive twice.
 SENT_FLUSH = 50
+# Sent rows are also recorded before any wait at least this long (the pause at the end of each second's
+# sends): not before the short gaps between two sends, where a write per message would cost more.
+FLUSH_BEFORE_IDLE = 0.1
 
 
 # -- what the dispatcher needs from a channel ----------------------------------------------------
@@ -323,13 +326,13 @@ class Dispatcher:
                 # let the requests bunch up behind a slow one.
                 await limit.acquire()
                 moment = self.monotonic()
-                pick = next((i for i in queue if self._ready_at(i[0], moment) <= moment), None)
+                pick, earliest = self._pick(queue, moment)
                 if pick is None:
                     limit.release()
-                    earliest = min(self._ready_at(i[0], moment) for i in queue)
                     if deadline is not None and earliest >= deadline:
                         break
-                    await self._flush(state)  # record what went out before idling
+                    if earliest - moment >= FLUSH_BEFORE_IDLE:
+                        await self._flush(state)  # record what went out before idling
                     await self.pacer.wait_until(earliest)
                     continue
                 queue.remove(pick)
@@ -364,8 +367,26 @@ class Dispatcher:
         """Whether the row goes with allow_paid_broadcast: campaign messages, when paid broadcasting is on."""
         return self.paid_broadcast and entry.kind == BROADCAST_KIND
 
-    def _ready_at(self, entry: OutboxEntry, now: float) -> float:
-        return self.pacer.ready_at(entry.recipient_id, now, paid=self._paid(entry))
+    def _pick(
+        self, queue: collections.deque[tuple[OutboxEntry, Rendered]], now: float
+    ) -> tuple[tuple[OutboxEntry, Rendered] | None, float]:
+        """The first queued message that may go now; else None and the moment the first one may."""
+        lanes = {False: self.pacer.overall_ready_at(now)}
+        if self.paid_broadcast:
+            lanes[True] = self.pacer.overall_ready_at(now, paid=True)
+        opens = min(lanes.values())
+        if opens > now:
+            # Between two sends of the spread-out cap: no chat can go before a lane opens, so the queue
+            # need not be looked at (it can hold a thousand rows, and this runs for every send).
+            return None, opens
+        earliest = math.inf
+        for item in queue:
+            entry = item[0]
+            ready = max(lanes[self._paid(entry)], self.pacer.chat_ready_at(entry.recipient_id, now))
+            if ready <= now:
+                return item, now
+            earliest = min(earliest, ready)
+        return None, earliest
 
     async def _flush(self, state: _BatchState) -> None:
         delivered, state.delivered = state.delivered, []

@@ -23,40 +23,51 @@ FREE_RATE = 30.0
 PAID_RATE = 1000.0
 PRIVATE_CHAT_LIMIT = (1, 1.0)  # at most 1 message in any 1 s to one person
 GROUP_CHAT_LIMIT = (20, 60.0)  # at most 20 messages in any 60 s to one group
+# The overall caps spread each second's messages over this share of it (see SlidingWindow).
+SPREAD = 0.9
 # Every so many messages, idle per-chat windows are dropped, so a million recipients do not stay in memory.
 _PRUNE_EVERY = 4096
 _EPSILON = 1e-6
 
 
 class SlidingWindow:
-    """At most ``limit`` events in any half-open window of ``window`` seconds.
+    """At most ``limit`` events in any half-open window of ``window`` seconds, and at least ``gap``
+    seconds between two events.
 
     Stricter than a token bucket of the same rate, which lets a full bucket plus its refill through in
-    one second; Telegram counts messages per second, so the cap has to hold for every window.
+    one second; Telegram counts messages per second, so the cap has to hold for every window. The gap
+    spreads a second's messages over most of it instead of sending them in one burst: two bursts a
+    second apart by the sender's clock can land in one second by the receiver's, after a few
+    milliseconds of network jitter.
     """
 
-    def __init__(self, limit: int, window: float) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("a window needs a positive limit and length")
+    def __init__(self, limit: int, window: float, *, gap: float = 0.0) -> None:
+        if limit < 1 or window <= 0 or not 0 <= gap <= window:
+            raise ValueError("a window needs a positive limit and length, and a gap no longer than it")
         self.limit = limit
         self.window = window
+        self.gap = gap
         self._events: collections.deque[float] = collections.deque()
 
     @classmethod
     def per_second(cls, rate: float) -> SlidingWindow:
-        """A cap of ``rate`` messages a second; a fractional rate below 1 spaces single messages out."""
+        """A cap of ``rate`` messages a second, spread over ``SPREAD`` of each second; a fractional rate
+        below 1 spaces single messages out."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         if rate < 1:
             return cls(1, 1.0 / rate)
-        return cls(math.floor(rate), 1.0)
+        return cls(math.floor(rate), 1.0, gap=SPREAD / rate)
 
     def ready_at(self, now: float) -> float:
         """The earliest moment (on the same clock as ``now``) the next event may happen."""
         self._forget(now)
-        if len(self._events) < self.limit:
-            return now
-        return self._events[-self.limit] + self.window
+        ready = now
+        if self._events and self.gap:
+            ready = max(ready, self._events[-1] + self.gap)
+        if len(self._events) >= self.limit:
+            ready = max(ready, self._events[-self.limit] + self.window)
+        return ready
 
     def record(self, now: float) -> None:
         self._events.append(now)
@@ -65,6 +76,7 @@ class SlidingWindow:
         return self._events[-1] if self._events else None
 
     def _forget(self, now: float) -> None:
+        # The gap is never longer than the window: an event the window forgets, the gap has too.
         while self._events and self._events[0] + self.window <= now:
             self._events.popleft()
 
@@ -118,13 +130,16 @@ class Pacer:
         ready = max(now, self._paused_until, self._overall.ready_at(now))
         return max(ready, self._paid.ready_at(now)) if self._paid is not None else ready
 
+    def chat_ready_at(self, chat_id: int, now: float) -> float:
+        """When ``chat_id`` may be written to again, by its own cap alone."""
+        chat = self._chats.get(chat_id)
+        return chat.ready_at(now) if chat is not None else now
+
     def ready_at(self, chat_id: int, now: float | None = None, *, paid: bool = False) -> float:
         """When a message to ``chat_id`` may go, counting the overall cap (the paid lane's, for a paid
         broadcast message) and any pause."""
         now = self.monotonic() if now is None else now
-        chat = self._chats.get(chat_id)
-        chat_ready = chat.ready_at(now) if chat is not None else now
-        return max(self.overall_ready_at(now, paid=paid), chat_ready)
+        return max(self.overall_ready_at(now, paid=paid), self.chat_ready_at(chat_id, now))
 
     def record(self, chat_id: int, now: float | None = None, *, paid: bool = False) -> None:
         """Count a message as sent to ``chat_id`` at ``now`` (``paid``: with allow_paid_broadcast)."""

@@ -61,7 +61,9 @@ async def test_a_429_pauses_all_sending_for_retry_after(
     report = await dispatcher.run_until_idle()
     assert report.rate_limited == 1 and report.sent == 10
     times = [s.at for s in log.stamps]
-    assert times[2] == times[0]  # the first three went at once; the third got the 429
+    assert (
+        times[2] - times[0] < 0.1
+    )  # the first three went at once (spread out a little); the third got the 429
     assert all(t >= times[2] + 7 for t in times[3:])  # nobody was sent anything during the pause
     counts = await Outbox(db, clock).counts()
     assert counts[OutboxState.SENT] == 10
