@@ -212,55 +212,17 @@ class Compliance:
         ledgers = await self.store.ledgers()
 
         updates: list[LedgerUpdate] = []
-        # The same steps as _obligation and latest_slot, with what does not depend on the nursery worked
-        # out once per rule: this loop runs for every rule of every nursery of the city.
         prepared = [(rule, self._day_plan(rule, day)) for rule in self.book.rules]
         for nursery, operators in nurseries:
-            if not operators:
-                continue
-            due: list[tuple[Rule, Cycle, str]] = []
-            for rule, calendar in prepared:
-                if not rule.applies_to(nursery):
-                    continue
-                if calendar is None:
-                    cycle = rule.cycle_at(nursery, day)
-                    if cycle is None:
-                        continue
-                    slot = None
-                else:
-                    cycle, slot, send_time = calendar
-                    if cycle is None or (nursery.registered_on and nursery.registered_on > cycle.opens_on):
-                        continue
-                if not _known(nursery, rule, cycle):
-                    continue
-                state = states.get((nursery.id, rule.id, cycle.key))
-                if state is not None and state.done_at is not None:
-                    continue
-                if rule.auto_done is not None and nursery.vacancies_updated_at is not None:
-                    obligation = self._with_state(nursery, rule, cycle, day, state)
-                    if obligation.done:
-                        continue
-                if calendar is None:
-                    latest = rule.latest_slot(cycle, day)
-                    if latest is None:
-                        continue
-                    slot = latest.isoformat()
-                    send_time = self.book.send_time(latest, self.tz)
-                elif slot is None:
-                    continue
-                snoozed = state.snoozed_until if state is not None else None
-                if snoozed is not None and snoozed >= send_time:
-                    continue  # "later" was pressed after this reminder day: the snoozed reminder covers it
-                due.append((rule, cycle, slot))
+            due = self._due(nursery, prepared, states, day) if operators else None
             if not due:
                 continue
             for operator in operators:
                 ledger = ledgers.get((operator, nursery.id), EMPTY_LEDGER)
                 fresh = [d for d in due if not ledger.covers(d[0].id, d[1].key, d[2])]
-                if not fresh:
-                    continue
-                advanced = ledger.advanced((rule.id, cycle.key, slot) for rule, cycle, slot in fresh)
-                updates.append(LedgerUpdate(operator, nursery.id, advanced, (nursery, fresh)))
+                if fresh:
+                    advanced = ledger.advanced((rule.id, cycle.key, slot) for rule, cycle, slot in fresh)
+                    updates.append(LedgerUpdate(operator, nursery.id, advanced, (nursery, fresh)))
 
         not_before = self.book.in_window(now, self.tz)
 
@@ -283,6 +245,57 @@ class Compliance:
         report.digests = await self._plan_digest(now, digest_keys, nurseries) if digest_keys else 0
         await self.store.prune_ledgers()
         return report
+
+    def _due(
+        self,
+        nursery: Nursery,
+        prepared: list[tuple[Rule, tuple[Cycle | None, str | None, dt.datetime] | None]],
+        states: dict[ObligationKey, StateRow],
+        day: dt.date,
+    ) -> list[tuple[Rule, Cycle, str]]:
+        """The nursery's open obligations with a reminder day by ``day``: (rule, cycle, latest reminder
+        day as an ISO date). ``prepared``: each rule with its ``_day_plan``.
+
+        The same steps as _obligation and latest_slot, with what does not depend on the nursery worked
+        out once per rule: this runs for every nursery of the city on every planning run.
+        """
+        due = []
+        for rule, calendar in prepared:
+            if not rule.applies_to(nursery):
+                continue
+            if calendar is None:
+                cycle = rule.cycle_at(nursery, day)
+                if cycle is None:
+                    continue
+                slot = None
+            else:
+                cycle, slot, send_time = calendar
+                if cycle is None or (nursery.registered_on and nursery.registered_on > cycle.opens_on):
+                    continue
+            if not _known(nursery, rule, cycle):
+                continue
+            state = states.get((nursery.id, rule.id, cycle.key))
+            if state is not None and state.done_at is not None:
+                continue
+            if (
+                rule.auto_done is not None
+                and nursery.vacancies_updated_at is not None
+                and self._with_state(nursery, rule, cycle, day, state).done
+            ):
+                continue  # free places updated this cycle: done without a press
+            if calendar is None:
+                latest = rule.latest_slot(cycle, day)
+                if latest is None:
+                    continue
+                slot = latest.isoformat()
+                send_time = self.book.send_time(latest, self.tz)
+            elif slot is None:
+                continue
+            snoozed = state.snoozed_until if state is not None else None
+            if snoozed is not None and snoozed >= send_time:
+                continue  # "later" was pressed after this reminder day: the snoozed reminder covers it
+            due.append((rule, cycle, slot))
+        return due
 
     def _day_plan(self, rule: Rule, day: dt.date) -> tuple[Cycle | None, str | None, dt.datetime] | None:
         """For a calendar rule, its cycle live on ``day`` for a nursery registered in time, that cycle's
