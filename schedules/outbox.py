@@ -58,6 +58,9 @@ BROADCAST_KIND = "broadcast"
 MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 200
 _CHUNK = 400  # rows per INSERT: well under SQLite's bound-parameter limit
+# From this many rows on, PostgreSQL bulk inserts go through COPY and a temporary table; fewer are not
+# worth a temporary table (and the catalog churn of one per call).
+COPY_FROM = 500
 # insert_rows statements by (dialect, table, columns, conflict, returning, rows).
 _INSERTS: dict[tuple[Any, ...], str] = {}
 
@@ -202,9 +205,9 @@ async def insert_rows(
     Planning writes tens of thousands of rows at once; through a Core ``insert`` SQLAlchemy builds and
     type-processes a parameter set per row, which cost more than the database's own work. Here each
     column's bind processor (the column type's own, so values are stored exactly as Core stores them) runs
-    once per distinct value. On SQLite one ``VALUES (...), (...)`` statement carries hundreds of rows; on
-    PostgreSQL the rows are copied (``COPY``, asyncpg's binary protocol) into a temporary table and
-    inserted from there, which is about twice as fast as statements of thousands of parameters.
+    once per distinct value. One ``VALUES (...), (...)`` statement carries hundreds of rows; on PostgreSQL,
+    from COPY_FROM rows on, they are copied (``COPY``, asyncpg's binary protocol) into a temporary table
+    and inserted from there, about twice as fast as statements of thousands of parameters.
     """
     if not rows:
         return []
@@ -212,18 +215,25 @@ async def insert_rows(
     processed = _processed_rows(dialect, table, columns, rows)
     names = ", ".join(f'"{c}"' for c in columns)
     tail = f" ON CONFLICT {conflict} RETURNING " + ", ".join(f'"{c}"' for c in returning)
-    if dialect.name == "postgresql":
+    if dialect.name == "postgresql" and len(rows) >= COPY_FROM:
         return await _copy_and_insert(conn, table, columns, processed, tail)
-    if dialect.paramstyle != "qmark":  # pragma: no cover - the project runs on SQLite and PostgreSQL only
+    if dialect.paramstyle == "numeric_dollar":
+        holders = "${}".format
+    elif dialect.paramstyle == "qmark":
+        holders = "?".format
+    else:  # pragma: no cover - the project runs on SQLite (aiosqlite) and PostgreSQL (asyncpg) only
         raise NotImplementedError(f"insert_rows: {dialect.name} ({dialect.paramstyle})")
     width = len(columns)
     found: list[Any] = []
     for chunk in chunked(processed, max(1, params_per_statement // width)):
-        shape = (table.name, tuple(columns), conflict, tuple(returning), len(chunk))
+        shape = (dialect.name, table.name, tuple(columns), conflict, tuple(returning), len(chunk))
         sql = _INSERTS.get(shape)
         if sql is None:
-            row = "(" + ", ".join("?" * width) + ")"
-            sql = f'INSERT INTO "{table.name}" ({names}) VALUES {", ".join([row] * len(chunk))}{tail}'
+            numbers = iter(range(1, width * len(chunk) + 1))
+            values = ", ".join(
+                "(" + ", ".join(holders(next(numbers)) for _c in range(width)) + ")" for _r in chunk
+            )
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES {values}{tail}'
             if len(_INSERTS) > 64:
                 _INSERTS.clear()
             _INSERTS[shape] = sql

@@ -45,6 +45,9 @@ async def test_bulk_enqueues_in_one_transaction_keep_every_value_and_roll_back_t
             NewMessage(key="t1", recipient_id=7, kind="test", template="message", params=params),
         ]
         assert await outbox.enqueue_many(again, conn=conn) == ["t1"]
+        # A third, big enough again for PostgreSQL's COPY path: its staging table is reused, empty.
+        more = [msg(f"more{i}", recipient=5000 + i) for i in range(600)] + [msg("k1")]
+        assert len(await outbox.enqueue_many(more, conn=conn)) == 600
     entry = await outbox.get("k1499")
     assert entry is not None
     assert (entry.recipient_id, entry.priority, entry.next_attempt_at, entry.text) == (
