@@ -17,6 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchlib import add_parents  # noqa: E402
 from telegram import Bot  # noqa: E402
 
 from bot.app import LOCAL_TOKEN  # noqa: E402
@@ -25,7 +26,7 @@ from bot.settings import Settings  # noqa: E402
 from bot.storage import migrate  # noqa: E402
 from bot.storage.db import Database  # noqa: E402
 from bot.transport import InProcessBotAPI  # noqa: E402
-from schedules.broadcasts import USERS, Audience, Campaigns  # noqa: E402
+from schedules.broadcasts import Audience, Campaigns  # noqa: E402
 from schedules.dispatcher import Dispatcher  # noqa: E402
 from schedules.jobs import DISPATCH_BUDGET_SHARE, DISPATCH_INTERVAL  # noqa: E402
 from schedules.outbox import NewMessage, Outbox  # noqa: E402
@@ -75,23 +76,7 @@ def peak_in_window(times: list[float], window: float = 1.0) -> int:
 
 
 async def populate(db: Database, recipients: int) -> None:
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    rows = [
-        {
-            "id": 10_000_000 + i,
-            "language": ("zh_Hans", "zh_Hant", "en")[i % 3],
-            "role": "parent",
-            "district": "思明区",
-            "consent_at": now,
-            "broadcasts_enabled": True,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in range(recipients)
-    ]
-    async with db.engine.begin() as conn:
-        for start in range(0, len(rows), 5000):
-            await conn.execute(USERS.insert(), rows[start : start + 5000])
+    await add_parents(db, recipients, first_id=10_000_000, now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 
 
 # The dispatcher's sleeps advance a counter, so the rates are what the pacing allows; the "wall" figures

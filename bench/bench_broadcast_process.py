@@ -32,14 +32,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
+from benchlib import add_parents, fresh_database  # noqa: E402
 
 from bot.apiserver import BotAPIServer  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.storage import migrate  # noqa: E402
-from bot.storage.db import Database  # noqa: E402
-from schedules.broadcasts import USERS, Audience, Campaigns  # noqa: E402
+from schedules.broadcasts import Audience, Campaigns  # noqa: E402
 from schedules.jobs import DISPATCH_BUDGET_SHARE, DISPATCH_INTERVAL, DISPATCH_JOB  # noqa: E402
 
 TEXT = "<b>厦门市卫健委</b>：婴幼儿照护指导信息（基准测试）。"
@@ -142,38 +140,12 @@ def read_ticks(log: Path) -> Ticks:
     return Ticks(starts, ends, missed, skipped)
 
 
-async def fresh_database(url: str) -> Database:
-    db = Database(url)
-    if db.is_postgres:
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await migrate.upgrade(db)
-    return db
-
-
 async def prepare(url: str, recipients: int, rate: float) -> int:
     """A migrated database with ``recipients`` consenting users and one campaign to all of them, still
     to be fanned out; returns the campaign's id."""
     db = await fresh_database(url)
     try:
-        now = dt.datetime.now(dt.UTC)
-        rows = [
-            {
-                "id": FIRST_USER + i,
-                "language": ("zh_Hans", "zh_Hant", "en")[i % 3],
-                "role": "parent",
-                "district": "思明区",
-                "consent_at": now,
-                "broadcasts_enabled": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i in range(recipients)
-        ]
-        async with db.engine.begin() as conn:
-            for start in range(0, len(rows), 5000):
-                await conn.execute(USERS.insert(), rows[start : start + 5000])
+        await add_parents(db, recipients, first_id=FIRST_USER, now=dt.datetime.now(dt.UTC))
         settings = Settings(_env_file=None, database_url=url, broadcast_rate=rate)  # type: ignore[call-arg]
         campaign = await Campaigns(db, SystemClock(), settings).create(TEXT, Audience())
         return campaign.id

@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchlib import fresh_database  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 from telegram import Bot  # noqa: E402
@@ -23,7 +24,6 @@ from telegram import Bot  # noqa: E402
 import bot.storage.models  # noqa: E402,F401  (registers every table)
 from bot.app import LOCAL_TOKEN  # noqa: E402
 from bot.clock import FakeClock  # noqa: E402
-from bot.storage import migrate  # noqa: E402
 from bot.storage.db import Database  # noqa: E402
 from bot.transport import InProcessBotAPI  # noqa: E402
 from schedules.compliance import Compliance  # noqa: E402
@@ -181,18 +181,6 @@ async def bench_dispatch(db: Database, count: int) -> None:
     print(
         f"  bare Bot.send_message: {bare:,.0f} messages/s one by one, {bare_concurrent:,.0f} messages/s 32 at a time"
     )
-
-
-async def fresh_database(url: str) -> Database:
-    db = Database(url)
-    if db.is_postgres:
-        from sqlalchemy import text
-
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await migrate.upgrade(db)
-    return db
 
 
 async def main_async(args: argparse.Namespace) -> None:
