@@ -28,7 +28,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("nearby", N_("Find nearby nurseries with free places")),
     Command("check", N_("Check whether a nursery has filed (备案)")),
     Command("claim", N_("Link your nursery with its claim code"), frozenset({None, Role.OPERATOR})),
-    Command("vacancy", N_("Update your nursery's free places"), frozenset({Role.OPERATOR})),
+    Command("vacancy", N_("Update a nursery's free places"), frozenset({Role.OPERATOR, Role.COMMISSION})),
     Command("tasks", N_("Your nursery's deadlines and reminders"), frozenset({Role.OPERATOR})),
     Command(
         "broadcast", N_("Send guidance to chosen audiences"), frozenset({Role.COMMISSION}), staff_only=True

@@ -222,12 +222,33 @@ async def claim_command(update: Update, context: CareBotContext) -> None:
 
 
 async def vacancy_command(update: Update, context: CareBotContext) -> None:
-    """Pick the class whose free places to update."""
+    """Pick the class whose free places to update: an operator's own nurseries, or, for commission
+    staff, the nursery named by its credit code (/vacancy CODE)."""
     _locale, _, _profile = await user_locale(update, context)
     user = update.effective_user
     assert user is not None
-    mine = await context.services.directory.operated_by(user.id)
+    services = context.services
+    code = "".join(context.args or [])
+    if code:
+        if not await services.staff.is_staff(user.id):
+            await reply(update, _("Only commission staff can open another nursery's free places."))
+            return
+        found = await services.directory.find_for_staff(code)
+        if found is None or found.id is None:
+            await reply(update, _("No nursery in the register has the credit code {code}.", code=code))
+            return
+        await _vacancy_card(update, context, found.id)
+        return
+    mine = await services.directory.operated_by(user.id)
     if not mine:
+        if await services.staff.is_staff(user.id):
+            await reply(
+                update,
+                _(
+                    "To correct a nursery's free places, send /vacancy with its credit code (统一社会信用代码)."
+                ),
+            )
+            return
         await reply(
             update,
             _("No nursery is linked to you yet. Send /claim with the code the health commission gave you."),
@@ -267,7 +288,7 @@ async def _vacancy_card(
 
 
 async def vacancy_button(update: Update, context: CareBotContext) -> None:
-    """Apply one change of free places; only a linked operator may."""
+    """Apply one change of free places; only a linked operator, or commission staff, may."""
     query = update.callback_query
     assert query is not None and query.data is not None
     _locale, _, _profile = await user_locale(update, context)
@@ -281,10 +302,19 @@ async def vacancy_button(update: Update, context: CareBotContext) -> None:
         current = institution.places(age_class).free or 0
         target = int(change[1:]) if change.startswith("=") else current + int(change)
         target = max(0, min(target, MAX_VACANCY))
-        await service.update_free_places(institution.id, age_class, target, query.from_user.id)  # type: ignore[arg-type]
+        operates = any(i.id == institution.id for i in await service.operated_by(query.from_user.id))
+        as_staff = not operates and await context.services.staff.is_staff(query.from_user.id)
+        await service.update_free_places(
+            institution.id,  # type: ignore[arg-type]
+            age_class,
+            target,
+            query.from_user.id,
+            as_staff=as_staff,
+        )
     except NotAnOperator:
         await query.answer(
-            _("Only the nursery's linked operator can change its free places."), show_alert=True
+            _("Only the nursery's linked operator or commission staff can change its free places."),
+            show_alert=True,
         )
         return
     except (VacancyError, ValueError, DirectoryError):

@@ -143,3 +143,46 @@ async def test_claim_codes_that_do_not_work_are_limited_per_person(
     clock.advance(minutes=51)
     calls = await guesser.send(f"/claim {issued.code}")
     assert target.name in calls[-1].text
+
+
+@pytest.mark.usefixtures("sample")
+async def test_commission_staff_correct_a_nurserys_free_places(chat: ChatFactory, services: Services) -> None:
+    from bot.storage.models import AuditEvent
+    from tests.conftest import ADMIN_ID
+
+    records = await repository.export_rows(services.db)
+    target = await repository.get_by_credit_code(services.db, records[2].credit_code)
+    assert target is not None and target.id is not None
+    staff = chat(ADMIN_ID, "en")
+    calls = await staff.send("/vacancy")
+    assert "credit code" in calls[-1].text
+    calls = await staff.send("/vacancy 91350200MA00000000")
+    assert "No nursery" in calls[-1].text
+    calls = await staff.send(f"/vacancy {target.credit_code.lower()}")
+    card = calls[-1]
+    assert target.name in card.text
+    zero = next(b for b in card.buttons if b["callback_data"].endswith(":=0"))
+    await staff.press(zero["callback_data"])
+    cls = zero["callback_data"].split(":")[2]
+    after = await repository.get(services.db, target.id)
+    assert after is not None and getattr(after, f"{cls}_free") == 0 and after.vacancies_updated_at is not None
+    async with services.db.session() as session:
+        from sqlmodel import select
+
+        (event,) = (
+            await session.exec(select(AuditEvent).where(AuditEvent.action == "institution.vacancy"))
+        ).all()
+    assert (
+        event.actor_id == ADMIN_ID
+        and event.target == target.credit_code
+        and '"staff": true' in (event.details or "")
+    )
+    # Anyone else gets neither the card nor the change.
+    stranger = chat(6020, "en")
+    calls = await stranger.send(f"/vacancy {target.credit_code}")
+    assert "Only commission staff" in calls[-1].text
+    plus = next(b for b in card.buttons if b["callback_data"].endswith(":+1"))
+    calls = await stranger.press_data(plus["callback_data"])
+    assert any(c.method == "answerCallbackQuery" and c.params.get("show_alert") for c in calls)
+    unchanged = await repository.get(services.db, target.id)
+    assert unchanged is not None and unchanged.vacancies_updated_at == after.vacancies_updated_at

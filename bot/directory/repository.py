@@ -723,8 +723,10 @@ async def update_free_places(
     by_user: int,
     *,
     now: datetime | None = None,
+    as_staff: bool = False,
 ) -> Institution:
-    """Set free places (空位) per class for a nursery the user operates; stamps `vacancies_updated_at`.
+    """Set free places (空位) per class for a nursery the user operates (or any nursery, ``as_staff``:
+    the caller has checked that the user is commission staff); stamps `vacancies_updated_at`.
 
     Raises InstitutionNotFound, NotAnOperator (checked before anything about the nursery is revealed),
     or VacancyError when a figure is negative, above the class's capacity, or for an unknown class.
@@ -743,7 +745,7 @@ async def update_free_places(
                 InstitutionOperator.telegram_user_id == by_user,
             )
         )
-        if linked.first() is None:
+        if linked.first() is None and not as_staff:
             if await session.get(Institution, institution_id) is None:
                 raise InstitutionNotFound(f"no institution with id {institution_id}")
             raise NotAnOperator("only an operator who claimed this nursery may update it")

@@ -258,20 +258,29 @@ class DirectoryService:
         return await repository.institutions_for_operator(self._db, user_id)
 
     async def update_free_places(
-        self, institution_id: int, age_class: AgeClass, free: int, user_id: int
+        self, institution_id: int, age_class: AgeClass, free: int, user_id: int, *, as_staff: bool = False
     ) -> Institution:
+        """Set one class's free places, as the nursery's operator or (``as_staff``, checked by the
+        caller) as commission staff correcting it; audited either way."""
         institution = await repository.update_free_places(
-            self._db, institution_id, {age_class: free}, user_id, now=self._clock.now()
+            self._db, institution_id, {age_class: free}, user_id, now=self._clock.now(), as_staff=as_staff
         )
+        details: dict[str, object] = {"class": age_class.value, "free": free}
+        if as_staff:
+            details["staff"] = True
         await audit.record(
             self._db,
             self._clock,
             actor_id=user_id,
             action="institution.vacancy",
             target=institution.credit_code,
-            details={"class": age_class.value, "free": free},
+            details=details,
         )
         return institution
+
+    async def find_for_staff(self, query: str) -> Institution | None:
+        """The nursery a staff member names by its credit code (统一社会信用代码)."""
+        return await repository.get_by_credit_code(self._db, query.strip())
 
 
 def class_label(age_class: AgeClass, locale: str) -> str:
