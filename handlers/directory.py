@@ -302,15 +302,19 @@ async def vacancy_button(update: Update, context: CareBotContext) -> None:
         current = institution.places(age_class).free or 0
         target = int(change[1:]) if change.startswith("=") else current + int(change)
         target = max(0, min(target, MAX_VACANCY))
-        operates = any(i.id == institution.id for i in await service.operated_by(query.from_user.id))
-        as_staff = not operates and await context.services.staff.is_staff(query.from_user.id)
-        await service.update_free_places(
-            institution.id,  # type: ignore[arg-type]
-            age_class,
-            target,
-            query.from_user.id,
-            as_staff=as_staff,
-        )
+        try:
+            await service.update_free_places(institution.id, age_class, target, query.from_user.id)  # type: ignore[arg-type]
+        except NotAnOperator:
+            # Not the nursery's operator: commission staff may still correct it.
+            if not await context.services.staff.is_staff(query.from_user.id):
+                raise
+            await service.update_free_places(
+                institution.id,  # type: ignore[arg-type]
+                age_class,
+                target,
+                query.from_user.id,
+                as_staff=True,
+            )
     except NotAnOperator:
         await query.answer(
             _("Only the nursery's linked operator or commission staff can change its free places."),
