@@ -15,14 +15,13 @@ import threading
 from sqlmodel import func, select
 
 from bot.clock import Clock
-from bot.i18n import EN, N_, ZH_HANT, normalize_locale, translator
+from bot.i18n import EN, N_, in_script, normalize_locale, translator
 from bot.leave_plans import LeaveService
 from bot.storage.db import Database
 from bot.storage.models import AnswerFeedback, UnansweredQuestion
 from bot.textutil import clean
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.search import Answer, Retriever
-from knowledge.text import to_traditional
 
 HOTLINE = "12320"
 # Questions are kept for review only up to this length; the rest of a pasted essay adds nothing.
@@ -84,11 +83,6 @@ def verify_line(locale: str) -> str:
         "⚠️ This figure has not been checked against the official text: please verify with your local "
         "health commission or human-resources bureau (or call 12320)."
     )
-
-
-def in_script(text: str, locale: str) -> str:
-    """The knowledge base is Simplified; Traditional readers get it converted."""
-    return to_traditional(text) if locale == ZH_HANT else text
 
 
 class AnswerService:

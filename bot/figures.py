@@ -9,10 +9,9 @@ import dataclasses
 from bot.answers import AnswerService
 from bot.directory import repository
 from bot.directory.records import DistrictFigures
-from bot.i18n import ZH_HANT, normalize_locale, translator
+from bot.i18n import in_script, normalize_locale, translator
 from bot.settings import Settings
 from bot.storage.db import Database
-from knowledge.text import to_traditional
 
 # 国卫人口发〔2021〕17号 and the Fujian plan: 4.5 places per 1,000 residents by 2025.
 PLACES_PER_THOUSAND_TARGET = 4.5
@@ -133,7 +132,7 @@ def render_figures(figures: CityFigures, locale: str, city: str, unanswered: lis
     else:
         lines.append(_("No unanswered questions recorded."))
     text = "\n".join(lines)
-    return to_traditional(text) if locale == ZH_HANT else text
+    return in_script(text, locale)
 
 
 async def commission_report(answers: AnswerService, db: Database, settings: Settings, locale: str) -> str:

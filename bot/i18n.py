@@ -16,6 +16,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from knowledge.text import to_traditional
+
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "carebot"
 ZH_HANS = "zh_Hans"
@@ -81,3 +83,9 @@ def ntranslator(locale: str | None) -> Callable[..., str]:
         return text.format(n=n, **kwargs)
 
     return ngettext
+
+
+def in_script(text: str, locale: str | None) -> str:
+    """Text written in Simplified Chinese (the knowledge base, the register), as the reader writes it:
+    converted for Traditional readers, unchanged for everyone else."""
+    return to_traditional(text) if normalize_locale(locale) == ZH_HANT else text

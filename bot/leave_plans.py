@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.i18n import EN, N_, ZH_HANT, Translate, normalize_locale, translator
+from bot.i18n import EN, N_, Translate, in_script, normalize_locale, translator
 from knowledge import leave
 from knowledge.leave import LeaveInputError, LeaveKind, LeavePlan, LeaveQuestion, Source
-from knowledge.text import to_traditional
 
 REASONS = {
     "national_base": N_("national maternity leave (up to 15 days of it before the birth)"),
@@ -202,7 +201,7 @@ def render_plan(
         lines.append(_("Notes:"))
         lines += [f"• {n}" for n in notes]
     text = "\n".join(lines)
-    return to_traditional(text) if locale == ZH_HANT else text
+    return in_script(text, locale)
 
 
 def input_error_text(error: LeaveInputError, locale: str) -> str:
