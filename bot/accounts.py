@@ -119,7 +119,8 @@ class Accounts:
         await self._check_role(user_id, role)
         return await self._update(user_id, role=role.value)
 
-    async def set_district(self, user_id: int, district: str) -> Profile:
+    async def set_district(self, user_id: int, district: str | None) -> Profile:
+        """Set the person's district, or clear it (None: not in the city, or rather not say)."""
         await self._require_consent(user_id)
         self._check_district(district)
         return await self._update(user_id, district=district)

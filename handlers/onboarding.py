@@ -137,11 +137,19 @@ async def choose_district(update: Update, context: CareBotContext) -> None:
     await query.answer()
     _locale, _, profile = await user_locale(update, context)
     parts = query.data.split(":", 3)
-    if parts[0] == "st" and profile is not None and profile.consented:
-        district = parts[2]
-        if district != NO_DISTRICT and district in context.services.settings.districts:
-            await context.services.accounts.set_district(query.from_user.id, district)
-            await edit_or_reply(update, _("Your district is now: {district}.", district=district))
+    if parts[0] == "st":
+        # A /settings change: only for someone who consented, and only to a district of the city or none.
+        district = parts[2] if len(parts) == 3 else ""
+        valid = district == NO_DISTRICT or district in context.services.settings.districts
+        if profile is None or not profile.consented or not valid:
+            await edit_or_reply(update, _("That choice is no longer valid. Please send /start again."))
+            return
+        chosen = None if district == NO_DISTRICT else district
+        await context.services.accounts.set_district(query.from_user.id, chosen)
+        await edit_or_reply(update, _("Your district is now: {district}.", district=chosen or _("not given")))
+        return
+    if len(parts) != 4:
+        await edit_or_reply(update, _("That choice is no longer valid. Please send /start again."))
         return
     role, district = parts[2], parts[3]
     if district != NO_DISTRICT and district not in context.services.settings.districts:
@@ -275,6 +283,8 @@ async def settings_menu(update: Update, context: CareBotContext) -> None:
         await edit_or_reply(
             update, _("Consent withdrawn: your role and district are deleted; only your language is kept.")
         )
+    else:  # a button of an older /settings (the profile has changed since)
+        await edit_or_reply(update, _("That choice is no longer valid. Please send /start again."))
 
 
 def register(app: CareBotApp) -> None:
