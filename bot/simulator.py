@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import time
 from typing import Any
 
@@ -85,19 +86,28 @@ class ChatSession:
     async def press(self, data_or_text: str, *, message: ApiCall | None = None) -> list[ApiCall]:
         """Press an inline button, found by its callback data or its label, on the newest message with it."""
         call, button = self._find_button(data_or_text, message)
+        markup = call.params.get("reply_markup")
         return await self.press_data(
-            str(button["callback_data"]), message_id=self._message_id_of(call), text=call.text
+            str(button["callback_data"]),
+            message_id=self._message_id_of(call),
+            text=call.text,
+            reply_markup=json.loads(markup) if isinstance(markup, str) else markup,
         )
 
-    async def press_data(self, data: str, *, message_id: int = 1, text: str = "") -> list[ApiCall]:
-        """Send a callback query with arbitrary data (also forged data, for the tests)."""
-        bot_message = {
+    async def press_data(
+        self, data: str, *, message_id: int = 1, text: str = "", reply_markup: dict[str, Any] | None = None
+    ) -> list[ApiCall]:
+        """Send a callback query with arbitrary data (also forged data, for the tests); the pressed message
+        carries ``reply_markup`` as Telegram's does."""
+        bot_message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
             "chat": self.chat,
             "from": {"id": self.api.bot_id, "is_bot": True, "first_name": "CareBot"},
             "text": text or "…",
         }
+        if reply_markup:
+            bot_message["reply_markup"] = reply_markup
         query = {
             "id": str(next(_callback_ids)),
             "from": self.user.as_dict(),

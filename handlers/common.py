@@ -5,7 +5,7 @@ Nothing here decides anything; it only adapts Telegram objects to the core and b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -82,3 +82,22 @@ async def edit_or_reply(update: Update, text: str, markup: Any = None, *, html: 
                 return
             # The message is gone or too old to edit: fall through and send a fresh one.
     await reply(update, text, markup, html=html)
+
+
+async def drop_buttons(update: Update, pressed: Callable[[str], bool]) -> None:
+    """Take the buttons whose callback data ``pressed`` matches off the message they were pressed on, so
+    they cannot be pressed twice; the others stay."""
+    query = update.callback_query
+    message = query.message if query else None
+    markup = getattr(message, "reply_markup", None)
+    if query is None or markup is None:
+        return
+    rows = [
+        [b for b in row if not (b.callback_data and pressed(str(b.callback_data)))]
+        for row in markup.inline_keyboard
+    ]
+    rows = [row for row in rows if row]
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
+    except BadRequest:
+        pass  # the message is too old to edit, or unchanged: the buttons stay, pressing again is harmless

@@ -5,13 +5,13 @@ Any text that is not a command and that no other conversation is waiting for lan
 
 from __future__ import annotations
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.answers import HELPFUL, NOT_HELPFUL, RenderedAnswer
 from bot.app import CareBotApp, CareBotContext
 from bot.i18n import Translate
-from handlers.common import keyboard, reply, user_locale
+from handlers.common import drop_buttons, keyboard, reply, user_locale
 
 MAX_CALLBACK_BYTES = 64
 
@@ -69,19 +69,9 @@ async def feedback(update: Update, context: CareBotContext) -> None:
         if stored
         else _("This button has expired. Send /help to start again.")
     )
-    if stored and isinstance(query.message, Message):
+    if stored:
         # Keep the follow-up questions, drop the vote buttons so one answer gets one vote.
-        markup = query.message.reply_markup
-        rows = (
-            []
-            if markup is None
-            else [
-                [(b.text, str(b.callback_data)) for b in row if not str(b.callback_data).startswith("fb:")]
-                for row in markup.inline_keyboard
-            ]
-        )
-        rows = [row for row in rows if row]
-        await query.edit_message_reply_markup(keyboard(rows) if rows else None)
+        await drop_buttons(update, lambda data: data.startswith("fb:"))
 
 
 def register(app: CareBotApp) -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import itertools
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.app import CareBotApp, CareBotContext
 from bot.i18n import Translate
 from bot.menu import mark_available
 from bot.services import Services
-from handlers.common import reply, user_locale
+from handlers.common import drop_buttons, reply, user_locale
 from schedules.compliance import (
     DONE_PREFIX,
     Compliance,
@@ -93,7 +92,8 @@ async def obligation_button(update: Update, context: CareBotContext) -> None:
         await query.answer(_refusal(_, exc.code), show_alert=True)
         return
     await query.answer(text)
-    await _drop_buttons(update, f":{institution_id}:{rule_id}:{cycle}")
+    suffix = f":{institution_id}:{rule_id}:{cycle}"
+    await drop_buttons(update, lambda data: data.endswith(suffix))
 
 
 async def overdue(update: Update, context: CareBotContext) -> None:
@@ -129,24 +129,6 @@ def _refusal(_: Translate, code: str) -> str:
         "already_done": _("This is already marked done."),
     }
     return refusals.get(code, _("This reminder is out of date; send /tasks for the current list."))
-
-
-async def _drop_buttons(update: Update, suffix: str) -> None:
-    """Take the pressed obligation's buttons off the message, so it cannot be pressed twice."""
-    query = update.callback_query
-    message = query.message if query else None
-    markup = getattr(message, "reply_markup", None)
-    if query is None or markup is None:
-        return
-    rows = [
-        [b for b in row if not (b.callback_data and str(b.callback_data).endswith(suffix))]
-        for row in markup.inline_keyboard
-    ]
-    rows = [row for row in rows if row]
-    try:
-        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
-    except BadRequest:
-        pass  # the message is too old to edit, or unchanged: the buttons stay, pressing again is harmless
 
 
 def register(app: CareBotApp) -> None:

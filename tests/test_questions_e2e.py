@@ -72,6 +72,9 @@ async def test_feedback_is_stored_once(chat: ChatFactory, services: Services) ->
     assert any(c.method == "answerCallbackQuery" for c in after)
     edits = [c for c in after if c.method == "editMessageReplyMarkup"]
     assert edits and not any(b["callback_data"].startswith("fb:") for b in edits[-1].buttons)
+    # The follow-up questions stay.
+    follow_ups = [b["callback_data"] for b in calls[-1].buttons if b["callback_data"].startswith("q:")]
+    assert follow_ups and [b["callback_data"] for b in edits[-1].buttons] == follow_ups
     async with services.db.session() as s:
         votes = list(await s.exec(select(AnswerFeedback)))
     assert [(v.entry_id, v.helpful) for v in votes] == [(entry_id, True)]
