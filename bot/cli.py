@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,22 @@ Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 class CliError(Exception):
     """A problem with the command's input; printed as one line, exit code 2."""
+
+
+def write_line(text: str) -> None:
+    """One line of the command's output on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def parse_moment(value: str, tz: dt.tzinfo, option: str) -> dt.datetime:
+    """An ISO-8601 moment given to ``option``; without an offset it is read in ``tz``."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"{option}: expected an ISO-8601 moment such as 2027-01-15T09:00:00+08:00, got {value!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 
 def _services(settings: Settings) -> Any:

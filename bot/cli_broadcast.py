@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -14,12 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.cli import CliError
+from bot.cli import CliError, parse_moment, write_line
 from bot.settings import Settings
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text + "\n")
 
 
 @asynccontextmanager
@@ -27,42 +22,35 @@ async def _campaigns(settings: Settings) -> AsyncIterator[Any]:
     from bot.clock import SystemClock
     from bot.storage import migrate
     from bot.storage.db import Database
-    from schedules.broadcasts import Campaigns
+    from schedules.broadcasts import BroadcastError, Campaigns
 
     db = Database(settings.database_url)
     try:
         await migrate.upgrade(db)
         yield Campaigns(db, SystemClock(), settings)
+    except BroadcastError as exc:
+        raise _error(exc) from None
     finally:
         await db.dispose()
 
 
 def _error(exc: Exception) -> CliError:
+    from schedules.broadcasts import MAX_SCHEDULE_AHEAD, MAX_TEXT_LENGTH
+
     code = getattr(exc, "code", "")
     detail = getattr(exc, "detail", "")
     messages = {
         "empty": "the text is empty",
-        "too_long": f"the text has {detail} characters; Telegram allows 4096, tags included",
+        "too_long": f"the text has {detail} characters; Telegram allows {MAX_TEXT_LENGTH}, tags included",
         "html": f"Telegram would refuse the HTML: {detail}",
         "unknown_district": f"unknown district {detail!r} (CAREBOT_DISTRICTS lists them)",
         "unknown_language": f"unknown language {detail!r}: use zh_Hans, zh_Hant or en",
         "past": f"--at {detail} has passed",
-        "too_far": f"--at {detail} is more than 60 days ahead",
+        "too_far": f"--at {detail} is more than {MAX_SCHEDULE_AHEAD.days} days ahead",
         "not_found": f"no broadcast with the id {detail}",
         "not_active": f"the broadcast is {detail or 'finished'} and cannot be cancelled",
     }
     return CliError(messages.get(code, str(exc)))
-
-
-def _moment(value: str, settings: Settings) -> dt.datetime:
-    """An ISO-8601 moment; without an offset it is read in CAREBOT_TIMEZONE."""
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(
-            f"--at: expected an ISO-8601 moment such as 2027-01-15T09:00:00+08:00, got {value!r}"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=settings.tz)
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -87,54 +75,41 @@ async def cmd_broadcast_create(args: argparse.Namespace, settings: Settings) -> 
         )
     except BroadcastError as exc:
         raise _error(exc) from None
-    moment = _moment(args.at, settings) if args.at else None
+    moment = parse_moment(args.at, settings.tz, "--at") if args.at else None
     async with _campaigns(settings) as campaigns:
-        try:
-            campaign = await campaigns.create(text, audience, scheduled_at=moment)
-        except BroadcastError as exc:
-            raise _error(exc) from None
+        campaign = await campaigns.create(text, audience, scheduled_at=moment)
         # Queue the recipients now when the campaign is due; interrupted, the bot's job carries on.
         await campaigns.advance(campaign_id=campaign.id)
         progress = await campaigns.progress(campaign.id)
     if args.json:
-        _write(json.dumps(progress.as_dict(), ensure_ascii=False))
+        write_line(json.dumps(progress.as_dict(), ensure_ascii=False))
     else:
-        _write(str(campaign.id))
+        write_line(str(campaign.id))
     return 0
 
 
 async def cmd_broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
-    from schedules.broadcasts import BroadcastError
-
     async with _campaigns(settings) as campaigns:
-        try:
-            progress = await campaigns.progress(args.id)
-        except BroadcastError as exc:
-            raise _error(exc) from None
+        progress = await campaigns.progress(args.id)
     data = progress.as_dict()
     if args.json:
-        _write(json.dumps(data, ensure_ascii=False))
+        write_line(json.dumps(data, ensure_ascii=False))
         return 0
     for key in ("id", "state", "total", "sent", "failed", "blocked", "cancelled", "remaining"):
-        _write(f"{key:<17}{data[key]}")
+        write_line(f"{key:<17}{data[key]}")
     for key in ("scheduled_at", "estimated_finish", "finished_at"):
         if data[key]:
-            _write(f"{key:<17}{data[key]}")
+            write_line(f"{key:<17}{data[key]}")
     return 0
 
 
 async def cmd_broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    from schedules.broadcasts import BroadcastError
-
     async with _campaigns(settings) as campaigns:
-        try:
-            result = await campaigns.cancel(args.id)
-        except BroadcastError as exc:
-            raise _error(exc) from None
+        result = await campaigns.cancel(args.id)
     if args.json:
-        _write(json.dumps({"id": args.id, "dropped": result.dropped, "not_queued": result.not_queued}))
+        write_line(json.dumps({"id": args.id, "dropped": result.dropped, "not_queued": result.not_queued}))
     else:
-        _write(
+        write_line(
             f"broadcast {args.id} cancelled: {result.dropped} queued messages dropped"
             + (f", {result.not_queued} people not queued yet" if result.not_queued else "")
         )
@@ -142,14 +117,9 @@ async def cmd_broadcast_cancel(args: argparse.Namespace, settings: Settings) -> 
 
 
 async def cmd_broadcast_report(args: argparse.Namespace, settings: Settings) -> int:
-    from schedules.broadcasts import BroadcastError
-
     writer = csv.writer(sys.stdout, lineterminator="\n")
     async with _campaigns(settings) as campaigns:
-        try:
-            await campaigns.require(args.id)
-        except BroadcastError as exc:
-            raise _error(exc) from None
+        await campaigns.require(args.id)  # before the header: an unknown id prints nothing
         writer.writerow(["user_id", "state", "sent_at", "error"])
         async for row in campaigns.report(args.id):
             writer.writerow(

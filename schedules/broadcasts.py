@@ -529,7 +529,18 @@ class Campaigns:
         await self._require_staff(author_id)
         text = check_text(text)
         audience = self.check_audience(audience or Audience())
-        now = self._clock.now()
+        return await self._insert(author_id, text, audience, CampaignState.DRAFT, None, self._clock.now())
+
+    async def _insert(
+        self,
+        author_id: int | None,
+        text: str,
+        audience: Audience,
+        state: CampaignState,
+        scheduled_at: dt.datetime | None,
+        now: dt.datetime,
+    ) -> Campaign:
+        """Store a new campaign (text and audience already checked) and return it."""
         async with self._db.engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -539,7 +550,8 @@ class Campaigns:
                         text=text,
                         parse_mode=PARSE_MODE,
                         audience=audience.as_json(),
-                        state=CampaignState.DRAFT.value,
+                        scheduled_at=scheduled_at,
+                        state=state.value,
                         total=0,
                         progress_closed=False,
                         created_at=now,
@@ -611,26 +623,7 @@ class Campaigns:
         audience = self.check_audience(audience)
         now = self._clock.now()
         when = self._check_time(scheduled_at) or now
-        async with self._db.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    BROADCASTS.insert()
-                    .values(
-                        author_id=author_id,
-                        text=text,
-                        parse_mode=PARSE_MODE,
-                        audience=audience.as_json(),
-                        scheduled_at=max(now, when),
-                        state=CampaignState.SCHEDULED.value,
-                        total=0,
-                        progress_closed=False,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(*BROADCASTS.c)
-                )
-            ).one()
-        campaign = Campaign.from_row(row)
+        campaign = await self._insert(author_id, text, audience, CampaignState.SCHEDULED, max(now, when), now)
         await self._audit_created(campaign, author_id)
         return campaign
 

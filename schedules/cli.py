@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.cli import CliError
+from bot.cli import CliError, parse_moment, write_line
 from bot.settings import Settings
 
 
@@ -36,23 +36,6 @@ class OffsetClock:
         return self._start + dt.timedelta(seconds=time.monotonic() - self._origin)
 
 
-def parse_moment(value: str, settings: Settings) -> dt.datetime:
-    """An ISO-8601 moment; without an offset it is read in CAREBOT_TIMEZONE."""
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(
-            f"--now: expected an ISO-8601 moment such as 2027-01-15T09:00:00+08:00, got {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=settings.tz)
-    return moment
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
 async def cmd_reminders_plan(args: argparse.Namespace, settings: Settings) -> int:
     from bot.clock import FakeClock, SystemClock
     from bot.directory import credit_code
@@ -62,7 +45,7 @@ async def cmd_reminders_plan(args: argparse.Namespace, settings: Settings) -> in
 
     if args.days < 0:
         raise CliError("--days must be 0 or more")
-    clock = FakeClock(parse_moment(args.now, settings)) if args.now else SystemClock()
+    clock = FakeClock(parse_moment(args.now, settings.tz, "--now")) if args.now else SystemClock()
     db = Database(settings.database_url)
     try:
         await migrate.upgrade(db)
@@ -74,15 +57,15 @@ async def cmd_reminders_plan(args: argparse.Namespace, settings: Settings) -> in
     finally:
         await db.dispose()
     if args.json:
-        _write(json.dumps([p.as_dict() for p in planned], ensure_ascii=False, indent=2))
+        write_line(json.dumps([p.as_dict() for p in planned], ensure_ascii=False, indent=2))
         return 0
     if not planned:
-        _write(f"nothing to send in the next {args.days} days")
+        write_line(f"nothing to send in the next {args.days} days")
         return 0
     tz = settings.tz
     for p in planned:
         who = str(p.recipient_id) if p.recipient_id is not None else "(no operator linked)"
-        _write(
+        write_line(
             f"{p.send_at.astimezone(tz):%Y-%m-%d %H:%M}  {p.status:<8}  {p.rule_id:<16} due {p.due_on}  "
             f"{p.institution} [{p.credit_code}]  → {who}"
         )
@@ -102,7 +85,7 @@ async def cmd_reminders_run_due(args: argparse.Namespace, settings: Settings) ->
     token = settings.token
     if not token:
         raise CliError("run-due sends through the Bot API and needs a bot token: set CAREBOT_TELEGRAM_TOKEN")
-    clock = OffsetClock(parse_moment(args.now, settings)) if args.now else SystemClock()
+    clock = OffsetClock(parse_moment(args.now, settings.tz, "--now")) if args.now else SystemClock()
     db = Database(settings.database_url)
     await migrate.upgrade(db)
     services = Services.build(settings, db=db, clock=clock)
@@ -129,10 +112,10 @@ async def cmd_reminders_run_due(args: argparse.Namespace, settings: Settings) ->
         )
         return 1
     if args.json:
-        _write(json.dumps(report.as_dict(), ensure_ascii=False))
+        write_line(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         plan, sent = report.plan, report.dispatch
-        _write(
+        write_line(
             f"planned {plan.reminders} reminders in {plan.messages} messages and {plan.digests} digests; "
             f"sent {sent.sent}, retrying {sent.retried + sent.deferred}, failed {sent.failed}, blocked {sent.blocked}"
         )
