@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from bot.directory import credit_code as cc
 from bot.directory.categories import (
     LEGAL_FORM_LABELS_ZH,
+    SERVICE_LABELS_ZH,
     AgeClass,
     LegalForm,
     format_services,
@@ -56,17 +57,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "registration_authority": ("登记机关", "登记管理机关"),
     "filed_on": ("备案日期",),
     "is_sample": ("示例数据", "示例"),
+    # Written on export for people to read; import accepts the column and ignores it, since only the
+    # operator's own updates may move that stamp.
     "vacancies_updated_at": ("空位更新时间",),
 }
 REQUIRED = ("name", "credit_code", "lat", "lon")
-# Written on export for people to read; import accepts the column and ignores it, since only the
-# operator's own updates may move that stamp.
-EXPORT_ONLY = frozenset({"vacancies_updated_at"})
 NUMERIC_COLUMNS = frozenset(
     {"lat", "lon", "fee_min", "fee_max"} | {f"{c.value}_{k}" for c in AgeClass for k in ("capacity", "free")}
 )
-FREE_COLUMNS = tuple(f"{c.value}_free" for c in AgeClass)
-CAPACITY_COLUMNS = tuple(f"{c.value}_capacity" for c in AgeClass)
 
 REJECT_REASON_HEADER = "reason"
 
@@ -189,14 +187,10 @@ def _number_text(raw: str) -> str:
 
 
 def _int(raw: str) -> int | None:
-    value = _number_text(raw)
-    if not value:
+    number = _float(raw)
+    if number is None:
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise _Invalid("not_a_number", f"{raw.strip()!r} is not a number") from None
-    if not math.isfinite(number) or number != int(number):
+    if number != int(number):
         raise _Invalid("not_a_whole_number", f"{raw.strip()!r} is not a whole number")
     if number < 0:
         raise _Invalid("negative", f"{raw.strip()!r} is negative")
@@ -347,7 +341,8 @@ def _check_row(
         try:
             record.services = parse_services(raw_services)
         except ValueError as exc:
-            fail("services", "unknown_service", f"services: {exc} (known: 全日托、半日托、计时托、临时托)")
+            known = "、".join(SERVICE_LABELS_ZH.values())
+            fail("services", "unknown_service", f"services: {exc} (known: {known})")
 
     for age_class in AgeClass:
         cap_col, free_col = f"{age_class.value}_capacity", f"{age_class.value}_free"

@@ -739,16 +739,17 @@ async def update_free_places(
     if not changes:
         raise VacancyError("no class given")
     async with db.session() as session:
-        linked = await session.exec(
-            select(InstitutionOperator.id).where(
-                InstitutionOperator.institution_id == institution_id,
-                InstitutionOperator.telegram_user_id == by_user,
+        if not as_staff:
+            linked = await session.exec(
+                select(InstitutionOperator.id).where(
+                    InstitutionOperator.institution_id == institution_id,
+                    InstitutionOperator.telegram_user_id == by_user,
+                )
             )
-        )
-        if linked.first() is None and not as_staff:
-            if await session.get(Institution, institution_id) is None:
-                raise InstitutionNotFound(f"no institution with id {institution_id}")
-            raise NotAnOperator("only an operator who claimed this nursery may update it")
+            if linked.first() is None:
+                if await session.get(Institution, institution_id) is None:
+                    raise InstitutionNotFound(f"no institution with id {institution_id}")
+                raise NotAnOperator("only an operator who claimed this nursery may update it")
         institution = await session.get(Institution, institution_id, with_for_update=True)
         if institution is None:
             raise InstitutionNotFound(f"no institution with id {institution_id}")

@@ -18,11 +18,11 @@ from bot.directory.categories import AGE_CLASS_LABELS_ZH, AgeClass, LegalForm, S
 from bot.directory.models import Institution
 from bot.directory.names import strip_question
 from bot.directory.records import FilingStatus, NearbyResult
-from bot.i18n import EN, N_, ZH_HANT, Translate, normalize_locale, translator
+from bot.i18n import EN, N_, Translate, in_script, normalize_locale, translator
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import AuditEvent
-from knowledge.text import to_simplified, to_traditional
+from knowledge.text import to_simplified
 
 PAGE_SIZE = 5
 STALE_AFTER = dt.timedelta(days=30)
@@ -132,16 +132,16 @@ class DirectoryService:
                 _("⚠️ Sample data: these nurseries are made up for trying the bot, not real places."),
             ]
         text = "\n".join(lines)
-        return to_traditional(text) if locale == ZH_HANT else text
+        return in_script(text, locale)
 
     def _result_lines(self, index: int, r: NearbyResult, _: Translate, now: dt.datetime, locale: str) -> str:
         distance = f"{r.distance_m / 1000:.1f} km" if r.distance_m >= 1000 else f"{round(r.distance_m)} m"
-        badge = " 【普惠】" if r.inclusive else ""
+        badge = " " + _("[Inclusive (普惠)]") if r.inclusive else ""
         where = f" · {r.district}" if r.district else ""
         lines = [f"{index}. {r.name}{badge} · {distance}{where}"]
         places = []
         for cls in r.classes:
-            label = _(CLASS_LABELS[cls.age_class]) if locale == EN else AGE_CLASS_LABELS_ZH[cls.age_class]
+            label = class_label(cls.age_class, locale)
             free = "?" if cls.free is None else str(cls.free)
             places.append(
                 _("{label}: {free} free of {capacity}", label=label, free=free, capacity=cls.capacity)
@@ -150,7 +150,14 @@ class DirectoryService:
             lines.append("   " + "; ".join(places))
         if r.vacancies_updated_at is not None:
             days = max(0, (now - r.vacancies_updated_at).days)
-            updated = _("updated {days} days ago", days=days) if days else _("updated today")
+            # Separate messages for today and yesterday rather than plural forms, as in
+            # schedules/compliance.py: Chinese has none and the catalogs keep to plain msgids.
+            if days == 0:
+                updated = _("updated today")
+            elif days == 1:
+                updated = _("updated yesterday")
+            else:
+                updated = _("updated {days} days ago", days=days)
             if now - r.vacancies_updated_at > STALE_AFTER:
                 updated += " " + _("(may be out of date)")
             lines.append("   " + updated)
@@ -178,7 +185,7 @@ class DirectoryService:
             text = _(
                 "I found no nursery called “{name}” in the register. Check the name, or ask your district "
                 "health commission; nurseries must file (备案) and the filing is public.",
-                name=query[:40],
+                name=(strip_question(query) or query.strip())[:40],
             )
         else:
             lines = []
@@ -200,7 +207,7 @@ class DirectoryService:
             lines.append("")
             lines.append(_("Source: the commission's nursery register in this bot."))
             text = "\n".join(lines)
-        return to_traditional(text) if locale == ZH_HANT else text
+        return in_script(text, locale)
 
     # -- operators -----------------------------------------------------------------------------
     async def claim(self, code: str, user_id: int) -> Institution:
@@ -284,8 +291,11 @@ class DirectoryService:
 
 
 def class_label(age_class: AgeClass, locale: str) -> str:
-    _ = translator(locale)
-    return _(CLASS_LABELS[age_class]) if normalize_locale(locale) == EN else AGE_CLASS_LABELS_ZH[age_class]
+    """An age class as the reader calls it: the English catalog label, or the register's Chinese label
+    in the reader's script."""
+    if normalize_locale(locale) == EN:
+        return translator(locale)(CLASS_LABELS[age_class])
+    return in_script(AGE_CLASS_LABELS_ZH[age_class], locale)
 
 
 __all__ = ["DirectoryService", "LegalForm", "ServiceType", "class_label", "is_filing_question"]
