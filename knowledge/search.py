@@ -159,6 +159,8 @@ class Retriever:
         self.analyzer = analyzer if analyzer is not None else default_analyzer()
         self.config = config if config is not None else RetrieverConfig()
         self.threshold = self.config.threshold
+        # related() depends only on the entry and the limit: worked out once per pair, on first use.
+        self._related: dict[tuple[str, int], list[Entry]] = {}
         cfg = self.config
 
         word_docs: list[tuple[str, ...]] = []
@@ -240,6 +242,13 @@ class Retriever:
 
     def related(self, entry: Entry, limit: int = 5) -> list[Entry]:
         """Follow-up entries: the entry's own `related` list first, then its nearest neighbours."""
+        key = (entry.id, limit)
+        found = self._related.get(key)
+        if found is None:
+            found = self._related[key] = self._find_related(entry, limit)
+        return list(found)
+
+    def _find_related(self, entry: Entry, limit: int) -> list[Entry]:
         chosen: list[Entry] = []
         seen = {entry.id}
         for entry_id in entry.related:
