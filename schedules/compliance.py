@@ -539,7 +539,7 @@ class Compliance:
                     obligation = self._with_state(
                         nursery, rule, cycle, today, states.get((nursery.id, rule.id, cycle.key))
                     )
-                    if not obligation.done:
+                    if obligation.escalated:
                         found.append(obligation)
         found.sort(
             key=lambda o: (o.nursery.district or "\uffff", o.nursery.name, o.nursery.id, o.cycle.due_on)

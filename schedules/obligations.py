@@ -253,7 +253,7 @@ class ObligationStore:
 
     # -- nurseries ------------------------------------------------------------------------------
     async def nurseries(
-        self, *, operated_only: bool = False, credit_code: str | None = None, ids: Iterable[int] | None = None
+        self, *, operated_only: bool = False, credit_code: str | None = None
     ) -> list[tuple[Nursery, tuple[int, ...]]]:
         """Nurseries with the operators who can be written to (those who have not blocked the bot)."""
         users = _users()
@@ -274,10 +274,6 @@ class ObligationStore:
                     select(INSTITUTIONS.c.id).where(INSTITUTIONS.c.credit_code == credit_code)
                 )
             )
-        if ids is not None:
-            wanted = sorted(set(ids))
-            stmt = stmt.where(INSTITUTIONS.c.id.in_(wanted))
-            links = links.where(OPERATORS.c.institution_id.in_(wanted))
         operators: dict[int, list[int]] = {}
         async with self._db.engine.connect() as conn:
             # ``all()`` rather than iterating the result: one call instead of one per row.
@@ -316,21 +312,14 @@ class ObligationStore:
         from bot.storage.models import Role
 
         users = _users()
+        admins = sorted(set(admin_ids))
+        commission = and_(users.c.role == Role.COMMISSION.value, users.c.consent_at.is_not(None))
+        stmt = select(users.c.id, users.c.blocked_at).where(or_(commission, users.c.id.in_(admins)))
         async with self._db.engine.connect() as conn:
-            staff = set(
-                (
-                    await conn.execute(
-                        select(users.c.id).where(
-                            users.c.role == Role.COMMISSION.value, users.c.consent_at.is_not(None)
-                        )
-                    )
-                ).scalars()
-            )
-            staff |= set(admin_ids)
-            blocked = set(
-                (await conn.execute(select(users.c.id).where(users.c.blocked_at.is_not(None)))).scalars()
-            )
-        return sorted(staff - blocked)
+            rows = (await conn.execute(stmt)).all()
+        # An administrator who never started the bot has no row, and is still written to.
+        blocked = {user_id for user_id, blocked_at in rows if blocked_at is not None}
+        return sorted(({user_id for user_id, _at in rows} | set(admins)) - blocked)
 
     # -- states ---------------------------------------------------------------------------------
     async def states(

@@ -57,7 +57,8 @@ BROADCAST_KIND = "broadcast"
 
 MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 200
-_CHUNK = 400  # rows per INSERT: well under SQLite's bound-parameter limit
+# Bound parameters per INSERT ... VALUES statement: well under SQLite's limit (32,766).
+PARAMS_PER_STATEMENT = 12_000
 # From this many rows on, PostgreSQL bulk inserts go through COPY and a temporary table; fewer are not
 # worth a temporary table (and the catalog churn of one per call).
 COPY_FROM = 500
@@ -197,7 +198,6 @@ async def insert_rows(
     *,
     conflict: str,
     returning: Sequence[str],
-    params_per_statement: int = 12_000,
 ) -> list[Any]:
     """``INSERT ... ON CONFLICT <conflict> RETURNING <returning>`` of ``rows`` (values in ``columns``
     order), inside the caller's transaction.
@@ -225,7 +225,7 @@ async def insert_rows(
         raise NotImplementedError(f"insert_rows: {dialect.name} ({dialect.paramstyle})")
     width = len(columns)
     found: list[Any] = []
-    for chunk in chunked(processed, max(1, params_per_statement // width)):
+    for chunk in chunked(processed, max(1, PARAMS_PER_STATEMENT // width)):
         shape = (dialect.name, table.name, tuple(columns), conflict, tuple(returning), len(chunk))
         sql = _INSERTS.get(shape)
         if sql is None:
@@ -289,7 +289,7 @@ def _processed_rows(
     return list(zip(*processed, strict=True))
 
 
-def chunked(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+def chunked(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

@@ -356,3 +356,20 @@ def test_status_lines(due: str, expected: str) -> None:
         "en", dt.datetime(2027, 6, 27, 1, tzinfo=dt.UTC), zoneinfo.ZoneInfo("Asia/Shanghai")
     )
     assert status_line(dt.date.fromisoformat(due), context.today, context) == expected
+
+
+async def test_the_digest_goes_to_staff_who_can_be_written_to(db: Database, clock: FakeClock) -> None:
+    from sqlalchemy import update as sql_update
+
+    from bot.storage.models import User
+
+    await add_user(db, 5001, role="commission")  # a consenting user with the commission role
+    await add_user(db, 5002, role="commission")
+    await add_user(db, 5003, role="parent")
+    await add_user(db, ADMIN_ID, role=None)
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sql_update(User).where(col(User.id).in_([5002, ADMIN_ID])).values(blocked_at=clock.now())
+        )
+    store = planner(db, clock, "filing").store
+    assert await store.commission_staff([ADMIN_ID, 900002]) == [5001, 900002]  # 900002 never started the bot
