@@ -22,6 +22,19 @@ TRADITIONAL_CONFIG = "s2tw"
 
 _WHITESPACE = re.compile(r"\s+")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Terminal escape sequences pasted from a console: CSI (ESC [ or the 8-bit CSI, parameters, a final
+# letter such as the 'm' of "ESC[31m"), OSC (ESC ] ... BEL or ESC \) and the two-character ESC forms.
+# Without the ESC their leftovers ("[31m") read as words and digits and can match an entry.
+_TERMINAL_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+# What is left of a CSI sequence when something upstream (bot.textutil.clean) has already dropped the
+# ESC alone: "[31m", "[1;32m", "[0K". A bracketed label ("[A]", "[3]") has its closing bracket and stays.
+_ORPHAN_CSI = re.compile(r"\[\d{1,3}(?:;\d{1,3})*[A-HJKSTfhlmnsu](?!\])|\[[mK](?![\w\]])")
+# Control characters other than whitespace (tab, line breaks), which separate words and stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 @cache
@@ -75,15 +88,20 @@ def _fold_char(char: str) -> str:
     return char
 
 
+def strip_controls(text: str) -> str:
+    """Drop terminal escape sequences (and their leftovers) and non-whitespace control characters."""
+    return _ORPHAN_CSI.sub("", _CONTROL.sub("", _TERMINAL_ESCAPE.sub("", text)))
+
+
 def normalize(text: str) -> str:
     """Return the canonical search form of a text.
 
-    NFKC folds full-width letters, digits and punctuation to ASCII; OpenCC 't2s' folds Traditional
+    Terminal escape sequences and control characters are dropped first, whole; then NFKC folds full-width letters, digits and punctuation to ASCII; OpenCC 't2s' folds Traditional
     to Simplified; then lower case, punctuation and symbols become spaces and runs of spaces collapse.
     """
     if not text:
         return ""
-    folded = unicodedata.normalize("NFKC", text)
+    folded = unicodedata.normalize("NFKC", strip_controls(text))
     folded = to_simplified(folded).lower()
     folded = "".join(_fold_char(c) for c in folded)
     return _WHITESPACE.sub(" ", folded).strip()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-
 from bot import audit
 from bot.app import CareBotApp, build_application
 from bot.clock import FakeClock
@@ -25,12 +23,6 @@ from tests.schedules_support import make_dispatcher
 from tests.test_broadcasts import people
 
 TEXT = "<b>流感季</b>：请到社区卫生服务中心为孩子接种流感疫苗。"
-
-
-@pytest.fixture(autouse=True)
-def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
-    # PTB 22 warns when it builds a RetryAfter unless opted in to timedeltas; the warning would fail the test.
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
 def campaigns_of(services: Services) -> Campaigns:

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from bot.clock import FakeClock
 from bot.storage.db import Database
 from bot.transport import InProcessBotAPI, Reply, network_failure, timeout_failure
 from schedules.dispatcher import Backoff, Dispatcher, OutgoingMessage
 from schedules.outbox import NewMessage, Outbox, OutboxState
 from tests.schedules_support import CallLog, add_user, make_dispatcher, sent_texts
-
-
-@pytest.fixture(autouse=True)
-def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
-    # PTB 22 warns when it builds a RetryAfter unless opted in to timedeltas; the warning would fail the test.
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
 def msg(key: str, recipient: int, **kwargs: object) -> NewMessage:

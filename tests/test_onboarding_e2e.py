@@ -158,17 +158,23 @@ async def test_sticker_gets_explanation(chat: ChatFactory) -> None:
 
 
 async def test_huge_message_is_answered_within_limits(chat: ChatFactory, api: InProcessBotAPI) -> None:
+    # Retrieval reads only the first 300 characters (knowledge.search.MAX_QUERY_CHARS), so this gets
+    # one ordinary reply; which one is not pinned here ("托育" repeated matches whatever entry ranks first).
     calls = await chat(2011).send("托育" * 3000)
-    assert calls
-    assert all(len(c.text) <= 4096 for c in calls)
-    assert all(c.method != "sendMessage" or c.text for c in calls)
+    sent = [c for c in calls if c.method == "sendMessage"]
+    assert len(sent) == 1
+    assert sent[0].text.strip() and len(sent[0].text) <= 4096
 
 
 async def test_control_characters_are_handled(chat: ChatFactory) -> None:
     calls = await chat(2012, "en").send("/bad\u0000\u202ecommand\u0007")
     assert calls and "\u0000" not in calls[0].text and "\u202e" not in calls[0].text
+    # The escape sequence's leftover "[31m" once matched an entry about a date; now the message is
+    # greeted or refused, never answered from the knowledge base (no feedback buttons).
     calls = await chat(2012, "en").send("hello\u0000\u0008 there\u001b[31m")
-    assert calls and calls[0].text
+    assert [c.method for c in calls] == ["sendMessage"]
+    assert "12320" in calls[0].text or "/help" in calls[0].text
+    assert not any(b["callback_data"].startswith("fb:") for b in calls[0].buttons)
 
 
 async def test_forged_and_stale_buttons_are_answered(chat: ChatFactory, api: InProcessBotAPI) -> None:

@@ -4,42 +4,17 @@ in-process Bot API, with reminders planned and delivered by the real planner and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-
-import pytest
 
 from bot.app import CareBotApp
 from bot.clock import FakeClock
 from bot.services import Services
-from bot.simulator import ChatSession, replies_text
+from bot.simulator import replies_text
 from bot.transport import InProcessBotAPI
 from schedules.compliance import Compliance
 from schedules.dispatcher import Dispatcher
 from schedules.pacing import VirtualTime
-from tests.conftest import ADMIN_ID
+from tests.conftest import ADMIN_ID, ChatFactory
 from tests.schedules_support import SHANGHAI, add_nursery, add_user
-
-ChatFactory = Callable[..., ChatSession]
-
-
-@pytest.fixture
-def tasks_app(app: CareBotApp) -> CareBotApp:
-    """The application with handlers.tasks registered before the catch-alls, as bot/app.py does."""
-    from handlers import tasks
-
-    group = app.handlers.get(0, [])
-    if not any(_module_of(h) == "handlers.tasks" for h in group):
-        fallbacks = [h for h in group if _module_of(h) == "handlers.fallback"]
-        for handler in fallbacks:
-            app.remove_handler(handler)
-        tasks.register(app)
-        for handler in fallbacks:
-            app.add_handler(handler)
-    return app
-
-
-def _module_of(handler: object) -> str:
-    return str(getattr(getattr(handler, "callback", None), "__module__", ""))
 
 
 async def deliver(services: Services, app: CareBotApp) -> None:
@@ -53,7 +28,7 @@ async def deliver(services: Services, app: CareBotApp) -> None:
 
 
 async def test_an_operator_sees_their_deadlines_and_marks_one_done(
-    services: Services, tasks_app: CareBotApp, api: InProcessBotAPI, chat: ChatFactory, clock: FakeClock
+    services: Services, app: CareBotApp, api: InProcessBotAPI, chat: ChatFactory, clock: FakeClock
 ) -> None:
     await add_user(services.db, 1001, language="en")
     institution = await add_nursery(services.db, operators=(1001,), name="Sunshine Nursery")
@@ -64,7 +39,7 @@ async def test_an_operator_sees_their_deadlines_and_marks_one_done(
     assert "Your deadlines:" in text and "Enterprise annual report — Sunshine Nursery" in text
     assert "Due June 30, 2027 (in 10 days)" in text
 
-    await deliver(services, tasks_app)
+    await deliver(services, app)
     reminder = session.last_with_buttons()
     assert reminder is not None and reminder.method == "sendMessage"
     done = f"tk:d:{institution}:annual_report:2027"
@@ -80,14 +55,14 @@ async def test_an_operator_sees_their_deadlines_and_marks_one_done(
 
 
 async def test_remind_me_later_and_refusals(
-    services: Services, tasks_app: CareBotApp, api: InProcessBotAPI, chat: ChatFactory, clock: FakeClock
+    services: Services, app: CareBotApp, api: InProcessBotAPI, chat: ChatFactory, clock: FakeClock
 ) -> None:
     await add_user(services.db, 1001, language="en")
     institution = await add_nursery(
         services.db, operators=(1001,), registered_on=dt.date(2027, 5, 1), filed_on=None
     )
     clock.set(dt.datetime(2027, 6, 20, 10, tzinfo=SHANGHAI))
-    await deliver(services, tasks_app)
+    await deliver(services, app)
     session = chat(1001, "en")
     buttons = [b["callback_data"] for b in session.buttons()]
     assert f"tk:d:{institution}:filing:2027-05-01" not in buttons  # filing is done by filing, not by a press
@@ -105,7 +80,7 @@ async def test_remind_me_later_and_refusals(
 
 
 async def test_commission_staff_see_overdue_nurseries_by_district(
-    services: Services, tasks_app: CareBotApp, chat: ChatFactory, clock: FakeClock
+    services: Services, app: CareBotApp, chat: ChatFactory, clock: FakeClock
 ) -> None:
     await add_user(services.db, ADMIN_ID, language="en", role="commission")
     await add_nursery(
