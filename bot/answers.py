@@ -23,6 +23,8 @@ from bot.textutil import clean
 from knowledge.kb import Entry, KnowledgeBase
 from knowledge.search import Answer, Retriever
 
+# Longer messages get a request for a shorter question rather than an answer.
+MAX_QUESTION_CHARS = 1000
 HOTLINE = "12320"
 # Questions are kept for review only up to this length; the rest of a pasted essay adds nothing.
 STORED_QUESTION_LIMIT = 500
@@ -159,6 +161,17 @@ class AnswerService:
         text = clean(question)
         if not text:
             return RenderedAnswer(_("Please write your question in words."), True, None, 0.0, [], [], "empty")
+        if len(text) > MAX_QUESTION_CHARS:
+            # Retrieval reads only the start of a message (MAX_QUERY_CHARS): an answer to the first lines of
+            # a text this long would be a guess. Also keeps the leave parser off long texts.
+            return RenderedAnswer(
+                _(
+                    "That message is too long for me to answer well ({n} characters). Please ask one "
+                    "question in a sentence or two, or send /help.",
+                    n=len(text),
+                ),
+                True, None, 0.0, [], [], "too_long",
+            )  # fmt: skip
         if _GREETING.match(text):
             return RenderedAnswer(
                 _("Hello! Ask me about leave, subsidies, nurseries, check-ups or vaccines, or send /help."),
