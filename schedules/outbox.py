@@ -507,8 +507,9 @@ class Outbox:
             return result.rowcount or 0
 
     async def mark_blocked(self, recipient_id: int) -> int:
-        """The recipient blocked the bot: note it on the user, stop their broadcasts, and close every
-        message still waiting for them. Returns how many outbox rows were closed."""
+        """The recipient blocked the bot: note it on the user (which keeps them out of every audience until
+        they write again; their own subscription choice is left as it was), and close every message still
+        waiting for them. Returns how many outbox rows were closed."""
         # Imported here: bot.storage.models imports this module to register the table.
         from bot.storage.models import User
 
@@ -517,9 +518,7 @@ class Outbox:
         t = OUTBOX
         async with self._db.engine.begin() as conn:
             await conn.execute(
-                update(users)
-                .where(users.c.id == recipient_id)
-                .values(blocked_at=now, broadcasts_enabled=False, updated_at=now)
+                update(users).where(users.c.id == recipient_id).values(blocked_at=now, updated_at=now)
             )
             result = await conn.execute(
                 update(t)

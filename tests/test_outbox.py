@@ -122,7 +122,21 @@ async def test_blocking_closes_the_persons_waiting_rows_and_broadcasts(
     assert counts[OutboxState.BLOCKED] == 2 and counts[OutboxState.PENDING] == 1
     async with db.session() as session:
         user = await session.get(User, 1001)
-        assert user is not None and user.blocked_at == clock.now() and not user.broadcasts_enabled
+        assert (
+            user is not None and user.blocked_at == clock.now() and user.broadcasts_enabled
+        )  # their choice stays
+
+
+async def test_someone_who_unblocks_the_bot_gets_broadcasts_again(services: Services) -> None:
+    from schedules.broadcasts import Audience, Campaigns
+
+    await add_user(services.db, 1001)
+    campaigns = Campaigns(services.db, services.clock, services.settings)
+    before = await campaigns.count(Audience())
+    await Outbox(services.db, services.clock).mark_blocked(1001)
+    assert await campaigns.count(Audience()) == before - 1
+    profile = await services.accounts.touch(1001)  # they wrote to the bot again
+    assert profile.broadcasts_enabled and await campaigns.count(Audience()) == before
 
 
 async def test_cancel_and_defer(db: Database, clock: FakeClock) -> None:
