@@ -302,7 +302,8 @@ class Dispatcher:
         self, batch: Sequence[OutboxEntry], deadline: float | None, report: DispatchReport
     ) -> bool:
         """Send a claimed batch; return True when the tick should stop (channel down, time is up)."""
-        locales = await self._locales({e.recipient_id for e in batch})
+        # Only templates are rendered in the reader's language; literal texts (every broadcast) need no look-up.
+        locales = await self._locales({e.recipient_id for e in batch if e.template is not None})
         now = self.clock.now()
         queue: collections.deque[tuple[OutboxEntry, Rendered]] = collections.deque()
         for entry in batch:
@@ -475,6 +476,8 @@ class Dispatcher:
         return rendered
 
     async def _locales(self, recipients: set[int]) -> dict[int, str | None]:
+        if not recipients:
+            return {}
         from bot.storage.models import User
 
         users: Any = User.__table__  # type: ignore[attr-defined]
