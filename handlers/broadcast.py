@@ -30,7 +30,7 @@ from bot.i18n import LANGUAGE_NAMES, LOCALES, N_, Translate, normalize_locale, t
 from bot.menu import mark_available, staff_commands
 from bot.services import Services
 from bot.staff import Staff, StaffError
-from handlers.common import keyboard, reply, user_locale
+from handlers.common import edit_or_reply, keyboard, reply, user_locale
 from schedules.broadcasts import (
     MAX_SCHEDULE_AHEAD,
     MAX_TEXT_LENGTH,
@@ -528,20 +528,7 @@ async def _edit_panel(update: Update, context: CareBotContext, campaign: Campaig
     assert query is not None
     await query.answer()
     text, markup = await _panel(context, campaign, locale)
-    await _edit(update, text, markup)
-
-
-async def _edit(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> Message | None:
-    """Replace the pressed message; send a new one when it cannot be edited. Returns the message shown."""
-    query = update.callback_query
-    if query is not None and isinstance(query.message, Message):
-        try:
-            edited = await query.edit_message_text(text, reply_markup=markup)
-            return edited if isinstance(edited, Message) else query.message
-        except BadRequest as exc:
-            if "not modified" in str(exc).lower():
-                return query.message
-    return await reply(update, text, markup)
+    await edit_or_reply(update, text, markup)
 
 
 async def _set_group(
@@ -639,7 +626,7 @@ async def _review(
     else:
         lines += ["", _("Nobody is in this audience. Go back and choose another one.")]
     rows.append([(_("← Back"), f"{PREFIX}:p:{campaign.id}")])
-    await _edit(update, "\n".join(lines), keyboard(rows))
+    await edit_or_reply(update, "\n".join(lines), keyboard(rows))
 
 
 async def _confirm(
@@ -654,7 +641,9 @@ async def _confirm(
     _ = translator(locale)
     await query.answer(_("Broadcast #{id} is on its way.", id=campaign.id))
     progress = await campaigns.progress(campaign.id)
-    shown = await _edit(update, progress_text(_, progress, services, locale), progress_keyboard(_, campaign))
+    shown = await edit_or_reply(
+        update, progress_text(_, progress, services, locale), progress_keyboard(_, campaign)
+    )
     chat = update.effective_chat
     if shown is not None and chat is not None and chat.id == campaign.author_id:
         await campaigns.set_progress_message(campaign.id, shown.message_id)
@@ -673,7 +662,7 @@ async def _discard(
     await campaigns_for(context.services).discard(campaign.id, _user_id(update))
     await query.answer()
     _ = translator(locale)
-    await _edit(update, _("Draft #{id} discarded. Nothing was sent.", id=campaign.id), None)
+    await edit_or_reply(update, _("Draft #{id} discarded. Nothing was sent.", id=campaign.id), None)
 
 
 async def _ask_cancel(
@@ -714,7 +703,7 @@ async def _cancel(
     await query.answer()
     _ = translator(locale)
     dropped = result.dropped + result.not_queued
-    await _edit(
+    await edit_or_reply(
         update,
         _(
             "Broadcast #{id} cancelled: {n} messages that were not sent yet were dropped.",
@@ -731,7 +720,7 @@ async def _keep(update: Update, context: CareBotContext, campaign: Campaign, _ar
     assert query is not None
     await query.answer()
     _ = translator(locale)
-    await _edit(update, _("Broadcast #{id} keeps going.", id=campaign.id), None)
+    await edit_or_reply(update, _("Broadcast #{id} keeps going.", id=campaign.id), None)
 
 
 async def _refresh(
@@ -743,7 +732,9 @@ async def _refresh(
     services = context.services
     progress = await campaigns_for(services).progress(campaign.id)
     _ = translator(locale)
-    await _edit(update, progress_text(_, progress, services, locale), progress_keyboard(_, progress.campaign))
+    await edit_or_reply(
+        update, progress_text(_, progress, services, locale), progress_keyboard(_, progress.campaign)
+    )
 
 
 async def _preview_button(

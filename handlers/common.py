@@ -68,20 +68,23 @@ async def reply(
     return sent
 
 
-async def edit_or_reply(update: Update, text: str, markup: Any = None, *, html: bool = False) -> None:
-    """Replace the message a button was pressed on; send a new one when that is not possible."""
+async def edit_or_reply(
+    update: Update, text: str, markup: Any = None, *, html: bool = False
+) -> Message | None:
+    """Replace the message a button was pressed on; send a new one when that is not possible. Returns the
+    message now showing the text."""
     query = update.callback_query
-    if query is not None and query.message is not None and len(text) <= 4096:
+    if query is not None and isinstance(query.message, Message) and len(text) <= 4096:
         try:
-            await query.edit_message_text(
+            edited = await query.edit_message_text(
                 text, reply_markup=markup, parse_mode=ParseMode.HTML if html else None
             )
-            return
+            return edited if isinstance(edited, Message) else query.message
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
-                return
+                return query.message
             # The message is gone or too old to edit: fall through and send a fresh one.
-    await reply(update, text, markup, html=html)
+    return await reply(update, text, markup, html=html)
 
 
 async def drop_buttons(update: Update, pressed: Callable[[str], bool]) -> None:
