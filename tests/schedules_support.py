@@ -86,6 +86,17 @@ def linked_time(clock: FakeClock) -> VirtualTime:
     return VirtualTime(on_advance=lambda seconds: clock.advance(seconds=seconds))
 
 
+def max_in_window(times: list[float], window: float) -> int:
+    """The most events in any half-open window ``(t - window, t]`` of the given length."""
+    times = sorted(times)
+    best = start = 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 @dataclasses.dataclass
 class Stamp:
     at: float
@@ -113,14 +124,7 @@ class CallLog:
         return self.script.get(len(self.stamps))
 
     def max_in_window(self, window: float = 1.0, chat_id: int | None = None) -> int:
-        times = sorted(s.at for s in self.stamps if chat_id is None or s.chat_id == chat_id)
-        best = 0
-        start = 0
-        for end, t in enumerate(times):
-            while times[start] <= t - window:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return max_in_window([s.at for s in self.stamps if chat_id is None or s.chat_id == chat_id], window)
 
 
 def make_bot(api: InProcessBotAPI) -> Bot:

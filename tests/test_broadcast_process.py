@@ -9,8 +9,6 @@ import json
 import os
 import random
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from bot.transport import Reply
 from schedules.broadcasts import Audience, Campaigns
 from schedules.outbox import OUTBOX, OutboxState
 from tests.conftest import database_url_for
+from tests.process_support import server_fixture, until  # noqa: F401  (the `server` fixture)
+from tests.schedules_support import max_in_window
 from tests.test_broadcasts import people
 
 pytestmark = pytest.mark.slow
@@ -83,14 +83,6 @@ class KillSwitch:
         return None
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[BotAPIServer]:
-    srv = BotAPIServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
 def environment(server: BotAPIServer, database_url: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -146,17 +138,6 @@ async def carebot(server: BotAPIServer, database_url: str, tmp_path: Path, *args
     return out.decode()
 
 
-async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float) -> None:
-    """Wait for a condition with a deadline; the bot runs in another process."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        met = condition()
-        if met if isinstance(met, bool) else await met:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout} s")
-
-
 def deliveries(server: BotAPIServer) -> collections.Counter[int]:
     """Successful sends of the campaign's text, per chat."""
     api = server.api
@@ -165,16 +146,6 @@ def deliveries(server: BotAPIServer) -> collections.Counter[int]:
         for c in api.calls
         if c.method == "sendMessage" and c.text == TEXT and c.seq in api.message_ids
     )
-
-
-def most_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best = start = 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def test_a_campaign_survives_faults_and_a_kill(
@@ -253,7 +224,7 @@ async def test_a_campaign_survives_faults_and_a_kill(
     assert faults.injected[429] and faults.injected[500], "the seed injects both kinds of fault"
 
     sends = [c.at for c in server.api.calls if c.method == "sendMessage"]
-    assert most_in_window(sends, 1.0 - JITTER) <= RATE
+    assert max_in_window(sends, 1.0 - JITTER) <= RATE
     # Over the whole run the average stays under the cap too (the window test allows for jitter).
     assert len(sends) <= RATE * (max(sends) - min(sends)) + RATE
 

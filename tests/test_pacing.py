@@ -7,16 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schedules.pacing import SPREAD, Pacer, SlidingWindow, VirtualTime
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.schedules_support import max_in_window
 
 
 def test_window_allows_a_burst_up_to_the_limit_then_waits() -> None:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,11 @@ from bot.apiserver import BotAPIServer
 from bot.storage.db import Database
 from bot.transport import ApiCall
 from tests.conftest import database_url_for
+from tests.process_support import server_fixture, until  # noqa: F401  (the `server` fixture)
 
 pytestmark = pytest.mark.slow
 USER = {"id": 4242, "is_bot": False, "first_name": "Ming", "language_code": "en"}
 CHAT = {"id": 4242, "type": "private", "first_name": "Ming"}
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotAPIServer]:
-    srv = BotAPIServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def start_bot(server: BotAPIServer, database_url: str, tmp_path: Path) -> asyncio.subprocess.Process:
@@ -45,15 +37,17 @@ async def start_bot(server: BotAPIServer, database_url: str, tmp_path: Path) -> 
 
 async def wait_for(server: BotAPIServer, predicate: Any, since: int, timeout: float = 60) -> ApiCall:
     """Wait until the bot made a call matching ``predicate`` (the bot runs in another process)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for call in server.api.calls_since(since):
-            if predicate(call):
-                return call
-        await asyncio.sleep(0.05)
-    raise AssertionError(
-        f"the bot did not answer in {timeout} s; calls: {[c.method for c in server.api.calls]}"
+
+    def found() -> ApiCall | None:
+        return next((call for call in server.api.calls_since(since) if predicate(call)), None)
+
+    call = await until(
+        found,
+        timeout,
+        lambda: f"the bot did not answer in {timeout} s; calls: {[c.method for c in server.api.calls]}",
     )
+    assert call is not None
+    return call
 
 
 def message(text: str) -> dict[str, Any]:
