@@ -133,7 +133,9 @@ async def test_a_403_marks_the_person_blocked_and_closes_their_rows(
         assert entry.state is OutboxState.BLOCKED
     async with db.session() as session:
         user = await session.get(User, 5001)
-        assert user is not None and user.blocked_at is not None and user.broadcasts_enabled  # their choice stays
+        assert (
+            user is not None and user.blocked_at is not None and user.broadcasts_enabled
+        )  # their choice stays
 
 
 async def test_a_bad_request_fails_the_row_only(db: Database, clock: FakeClock, api: InProcessBotAPI) -> None:
